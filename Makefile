@@ -1,0 +1,49 @@
+# vmux build, test and demo. Everything the tests and the demo need is
+# installed here (make deps), never by hand. Most targets need root.
+
+GO          ?= go
+BIN         := bin/vmux
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Debian packages the tests, benchmarks and demo use (real peers and baselines).
+APT_PKGS    := iperf3 faketime strace gdb iproute2 iputils-ping procps \
+               redis-server memcached nginx-light etcd-server default-jdk-headless \
+               gcc libc6-dev make
+DEPS_STAMP  := /var/tmp/vmux-deps.$(shell echo $(APT_PKGS) | md5sum | cut -c1-12)
+
+.PHONY: all build deps test lint unit demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/vmux
+
+# deps installs the Debian packages once per machine (a stamp records it).
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@if ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
+	  echo "installing: $(APT_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PKGS) >/dev/null; \
+	fi
+	@touch $@
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -timeout 20m ./...
+
+# test: everything CI runs (.ci/run calls exactly this).
+test: deps build lint unit
+
+# demo: the Difference Engine on a heterogeneous set of live processes that
+# the demo starts itself (needs root).
+demo: deps build
+	./$(BIN) mem demo
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+clean:
+	rm -rf bin
