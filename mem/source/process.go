@@ -1,0 +1,172 @@
+package source
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/vmux/vmux/internal/linux"
+)
+
+// Process reads a live process's memory with process_vm_readv, ChunkSize
+// bytes per call, over the mappings /proc/PID/maps lists when the scan starts.
+type Process struct {
+	pid        int
+	name       string
+	uid        int
+	fileBacked bool
+	regions    []Region
+	skipped    []Skip
+	buf        []byte
+}
+
+// OpenProcess prepares to read process pid. It checks early that the process
+// exists and that the caller may read it.
+func OpenProcess(pid int, fileBacked bool) (*Process, error) {
+	p := &Process{pid: pid, fileBacked: fileBacked, name: fmt.Sprintf("pid:%d", pid)}
+	uid, comm, err := procOwner(pid)
+	if err != nil {
+		return nil, &Error{Source: p.name, Op: "open", Err: err}
+	}
+	p.uid = uid
+	if comm != "" {
+		p.name = fmt.Sprintf("pid:%d(%s)", pid, comm)
+	}
+	if os.Geteuid() != 0 && os.Geteuid() != uid {
+		return nil, &Error{Source: p.name, Op: "open", Err: ErrNoPermission}
+	}
+	return p, nil
+}
+
+// procOwner reads the real uid and command name from /proc/PID/status.
+func procOwner(pid int) (uid int, comm string, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, "", fmt.Errorf("no process %d: %w", pid, ErrProcessGone)
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	uid = -1
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		switch k {
+		case "Name":
+			comm = strings.TrimSpace(v)
+		case "Uid":
+			if fs := strings.Fields(v); len(fs) > 0 {
+				uid, _ = strconv.Atoi(fs[0])
+			}
+		}
+	}
+	if uid < 0 {
+		return 0, "", fmt.Errorf("no Uid in /proc/%d/status: %w", pid, ErrProcessGone)
+	}
+	return uid, comm, nil
+}
+
+// PID is the process read.
+func (p *Process) PID() int { return p.pid }
+
+func (p *Process) Name() string      { return p.name }
+func (p *Process) Kind() Kind        { return KindProcess }
+func (p *Process) Domain() string    { return "uid:" + strconv.Itoa(p.uid) }
+func (p *Process) Regions() []Region { return p.regions }
+func (p *Process) Skipped() []Skip   { return p.skipped }
+func (p *Process) FileSize() int64   { return 0 }
+func (p *Process) Residue() []Extent { return nil }
+func (p *Process) Close() error      { return nil }
+
+// Scan reads every selected mapping. A process that exits before or during the
+// scan is an error wrapping ErrProcessGone (never a short, silent result);
+// pages that cannot be read inside a mapping end the region there, are
+// recorded in Skipped, and the scan goes on after them.
+func (p *Process) Scan(sink Sink) error {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", p.pid))
+	if errors.Is(err, fs.ErrNotExist) {
+		err = ErrProcessGone
+	}
+	if err != nil {
+		return &Error{Source: p.name, Op: "read maps of", Err: err}
+	}
+	maps, err := ParseMaps(f)
+	f.Close()
+	if err != nil {
+		return &Error{Source: p.name, Op: "read maps of", Err: err}
+	}
+	if len(maps) == 0 {
+		// A zombie or exiting process has no maps left.
+		return &Error{Source: p.name, Op: "read maps of", Err: ErrProcessGone}
+	}
+	p.buf = make([]byte, ChunkSize)
+	defer func() { p.buf = nil }()
+	for _, m := range maps {
+		ok, why := selectMapping(m, p.fileBacked)
+		if !ok {
+			if why != "" {
+				p.skipped = append(p.skipped, Skip{Start: m.Start, Len: m.End - m.Start, Name: m.Path, Reason: why})
+			}
+			continue
+		}
+		if err := p.scanMapping(m, sink); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Process) scanMapping(m Mapping, sink Sink) error {
+	addr := m.Start
+	open := false // a region is started and addr continues it
+	for addr < m.End {
+		n := min(m.End-addr, uint64(len(p.buf)))
+		got, err := linux.ReadProcessMemory(p.pid, addr, p.buf[:n])
+		got -= got % PageSize
+		if got > 0 {
+			if !open {
+				if err := sink.Region(Region{Name: m.Path, Start: addr, Len: m.End - addr, Perms: m.Perms}); err != nil {
+					return err
+				}
+				p.regions = append(p.regions, Region{Name: m.Path, Start: addr, Perms: m.Perms})
+				open = true
+			}
+			if err := sink.Pages(p.buf[:got]); err != nil {
+				return err
+			}
+			p.regions[len(p.regions)-1].Len += uint64(got)
+			addr += uint64(got)
+			continue
+		}
+		switch {
+		case err != nil && linux.IsProcessGone(err):
+			return &Error{Source: p.name, Op: "read", Err: fmt.Errorf("at %#x: %w (%w)", addr, ErrProcessGone, err)}
+		case err != nil && errors.Is(err, os.ErrPermission):
+			return &Error{Source: p.name, Op: "read", Err: fmt.Errorf("%w (%w)", ErrNoPermission, err)}
+		case err != nil && !linux.IsUnreadable(err):
+			return &Error{Source: p.name, Op: "read", Err: fmt.Errorf("at %#x: %w", addr, err)}
+		}
+		// This page cannot be read (EFAULT, EIO, or a short count at it):
+		// skip it, report it, and start a new region after it.
+		open = false
+		p.addSkip(addr, m.Path, "page not readable")
+		addr += PageSize
+	}
+	return nil
+}
+
+func (p *Process) addSkip(addr uint64, name, why string) {
+	if n := len(p.skipped); n > 0 {
+		last := &p.skipped[n-1]
+		if last.Start+last.Len == addr && last.Reason == why {
+			last.Len += PageSize
+			return
+		}
+	}
+	p.skipped = append(p.skipped, Skip{Start: addr, Len: PageSize, Name: name, Reason: why})
+}
