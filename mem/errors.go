@@ -1,0 +1,42 @@
+package mem
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrUnknownDetector means Config.Detector names no detector; the error
+	// message lists the valid names (see Detectors).
+	ErrUnknownDetector = errors.New("unknown similarity detector")
+	// ErrUnknownCodec means Config.Codec names no codec (see Codecs).
+	ErrUnknownCodec = errors.New("unknown compression codec")
+	// ErrBadConfig means a numeric Config field is out of range.
+	ErrBadConfig = errors.New("invalid engine configuration")
+	// ErrPageSize means a page was not exactly PageSize bytes long.
+	ErrPageSize = errors.New("page is not 4096 bytes")
+	// ErrNoSource means a source index was not returned by AddSource.
+	ErrNoSource = errors.New("no such source")
+	// ErrNoPage means a page number is outside its source.
+	ErrNoPage = errors.New("no such page")
+	// ErrFinished means pages were added after Finish.
+	ErrFinished = errors.New("engine already finished")
+	// ErrTooLarge means the engine's limits (2^32-1 distinct pages) were hit.
+	ErrTooLarge = errors.New("too many distinct pages for one engine")
+	// ErrCorrupt means an encoding cannot be decoded (bad delta or
+	// compressed bytes, missing reference, wrong size).
+	ErrCorrupt = errors.New("corrupt page encoding")
+)
+
+// PageError says which page an error is about.
+type PageError struct {
+	Source int
+	Page   int64
+	Err    error
+}
+
+func (e *PageError) Error() string {
+	return fmt.Sprintf("page %d of source %d: %v", e.Page, e.Source, e.Err)
+}
+
+func (e *PageError) Unwrap() error { return e.Err }

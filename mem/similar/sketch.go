@@ -1,0 +1,146 @@
+package similar
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"sort"
+)
+
+const (
+	sketchK      = 4 // features per page
+	sketchWindow = 4 // words (32 bytes) per window
+	sketchWays   = 4 // pages remembered per feature
+)
+
+// sketch is the content-defined bottom-k detector (see the package doc).
+type sketch struct {
+	index   map[uint64]uint32 // feature -> bucket number
+	buckets []bucket
+	tally   []candCount // scratch for Lookup
+}
+
+// bucket remembers the last sketchWays pages that had one feature.
+type bucket struct {
+	ids  [sketchWays]uint32
+	n    uint8
+	next uint8 // ring position of the next insert once full
+}
+
+type candCount struct {
+	id    uint32
+	count int
+}
+
+func newSketch() *sketch { return &sketch{index: map[uint64]uint32{}} }
+
+func (*sketch) Name() string { return "sketch" }
+
+// windowHash mixes four words; constants are odd 64-bit primes.
+func windowHash(a, b, c, d uint64) uint64 {
+	x := a*0x9E3779B185EBCA87 + b*0xC2B2AE3D27D4EB4F
+	y := c*0x165667B19E3779F9 + d*0x27D4EB2F165667C5
+	h := bits.RotateLeft64(x, 31) ^ y
+	h ^= h >> 29
+	h *= 0xBF58476D1CE4E5B9
+	h ^= h >> 32
+	return h
+}
+
+func (*sketch) Features(page []byte, f *Features) {
+	const words = 4096 / 8
+	var w [words]uint64
+	for i := range w {
+		w[i] = binary.LittleEndian.Uint64(page[i*8:])
+	}
+	var best [sketchK]uint64 // ascending; valid up to n
+	n := 0
+	for i := 0; i+sketchWindow <= words; i++ {
+		a, b, c, d := w[i], w[i+1], w[i+2], w[i+3]
+		if a == b && b == c && c == d {
+			continue // fill pattern: matches unrelated pages
+		}
+		h := windowHash(a, b, c, d)
+		if n == sketchK && h >= best[n-1] {
+			continue
+		}
+		// insert h into best keeping it sorted and distinct
+		j := n
+		if j == sketchK {
+			j--
+		}
+		dup := false
+		for k := 0; k < n; k++ {
+			if best[k] == h {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		for j > 0 && best[j-1] > h {
+			best[j] = best[j-1]
+			j--
+		}
+		best[j] = h
+		if n < sketchK {
+			n++
+		}
+	}
+	copy(f.H[:], best[:n])
+	f.N = n
+}
+
+func (d *sketch) Lookup(f *Features, max int, dst []uint32) []uint32 {
+	d.tally = d.tally[:0]
+	for k := 0; k < f.N; k++ {
+		bi, ok := d.index[f.H[k]]
+		if !ok {
+			continue
+		}
+		b := &d.buckets[bi]
+		for _, id := range b.ids[:b.n] {
+			found := false
+			for t := range d.tally {
+				if d.tally[t].id == id {
+					d.tally[t].count++
+					found = true
+					break
+				}
+			}
+			if !found {
+				d.tally = append(d.tally, candCount{id, 1})
+			}
+		}
+	}
+	// most shared features first; among equals the most recent page
+	sort.Slice(d.tally, func(i, j int) bool {
+		if d.tally[i].count != d.tally[j].count {
+			return d.tally[i].count > d.tally[j].count
+		}
+		return d.tally[i].id > d.tally[j].id
+	})
+	for i := 0; i < len(d.tally) && i < max; i++ {
+		dst = append(dst, d.tally[i].id)
+	}
+	return dst
+}
+
+func (d *sketch) Insert(f *Features, id uint32) {
+	for k := 0; k < f.N; k++ {
+		bi, ok := d.index[f.H[k]]
+		if !ok {
+			bi = uint32(len(d.buckets))
+			d.buckets = append(d.buckets, bucket{})
+			d.index[f.H[k]] = bi
+		}
+		b := &d.buckets[bi]
+		if int(b.n) < sketchWays {
+			b.ids[b.n] = id
+			b.n++
+			continue
+		}
+		b.ids[b.next] = id
+		b.next = (b.next + 1) % sketchWays
+	}
+}
