@@ -1,0 +1,66 @@
+package netem
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/vmux/vmux/topology"
+)
+
+// ipv4 builds a minimal IPv4 packet of size bytes from src to dst whose
+// payload starts with seq (the emulator only reads the destination).
+func ipv4(src, dst netip.Addr, size int, seq uint64) []byte {
+	p := make([]byte, size)
+	p[0] = 0x45
+	binary.BigEndian.PutUint16(p[2:], uint16(size))
+	p[8] = 64
+	p[9] = 17
+	s, d := src.As4(), dst.As4()
+	copy(p[12:16], s[:])
+	copy(p[16:20], d[:])
+	binary.BigEndian.PutUint64(p[20:], seq)
+	return p
+}
+
+func seqOf(p []byte) uint64 { return binary.BigEndian.Uint64(p[20:]) }
+
+// compile parses and compiles a YAML spec or fails the test.
+func compile(t testing.TB, yaml string) *topology.Network {
+	t.Helper()
+	s, err := topology.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := topology.Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// fakeNet builds an emulator over fake endpoints and runs it; it returns
+// the node-side endpoints by name. Cleanup closes it and checks Run ended.
+func fakeNet(t testing.TB, n *topology.Network, opts Options) (*Emulator, map[string]*Fake) {
+	t.Helper()
+	eps := map[string]Endpoint{}
+	nodes := map[string]*Fake{}
+	for _, nd := range n.Nodes {
+		a, b := NewFakePair(4096)
+		eps[nd.Name] = a
+		nodes[nd.Name] = b
+	}
+	e, err := New(n, eps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- e.Run() }()
+	t.Cleanup(func() {
+		e.Close()
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return e, nodes
+}

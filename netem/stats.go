@@ -1,0 +1,55 @@
+package netem
+
+import "time"
+
+// LinkStats counts what one directed link did: Packets = Sent + QueueDrops
+// + LossDrops. A lost packet used the link's bandwidth but never arrives.
+type LinkStats struct {
+	ID            int
+	From, To      string
+	Packets       uint64 // offered
+	Bytes         uint64 // offered
+	Sent          uint64 // passed on to the far end
+	QueueDrops    uint64 // dropped because the drop-tail queue was full
+	LossDrops     uint64 // dropped by random loss
+	QueueDelay    int64  // total ns packets that were sent waited in the queue
+	MaxQueueDelay int64  // longest such wait, ns
+	Backlog       int64  // bytes queued or in transmission when sampled
+}
+
+// MeanQueueDelay is the average queueing delay of sent packets.
+func (s LinkStats) MeanQueueDelay() time.Duration {
+	if s.Sent == 0 {
+		return 0
+	}
+	return time.Duration(s.QueueDelay / int64(s.Sent))
+}
+
+// Stats is a snapshot of an emulator's counters.
+type Stats struct {
+	Links     []LinkStats // by link ID
+	Received  uint64      // packets read from endpoints
+	Delivered uint64      // packets written to endpoints
+	NoRoute   uint64      // dropped: destination is no node (or the sender)
+	NotIPv4   uint64      // dropped: not an IPv4 packet (IPv6, runts)
+	ReadErrs  uint64
+	WriteErrs uint64
+}
+
+// Stats returns a consistent snapshot of the per-link counters.
+func (e *Emulator) Stats() Stats {
+	s := Stats{
+		Received: e.ctr.received.Load(), Delivered: e.ctr.delivered.Load(),
+		NoRoute: e.ctr.noRoute.Load(), NotIPv4: e.ctr.notIPv4.Load(),
+		ReadErrs: e.ctr.readErrs.Load(), WriteErrs: e.ctr.writeErrs.Load(),
+	}
+	now := float64(e.now())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s.Links = make([]LinkStats, len(e.pipes))
+	for i, p := range e.pipes {
+		s.Links[i] = p.st
+		s.Links[i].Backlog = int64(p.m.backlog(now))
+	}
+	return s
+}

@@ -1,0 +1,204 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"net/netip"
+	"regexp"
+	"sort"
+)
+
+// Limits that keep a spec sane.
+const (
+	MaxNodes    = 4096
+	MaxNameLen  = 63
+	MinQueue    = ByteSize(1500) // one full-size Ethernet packet
+	maxTDF      = 1e4
+	defaultQDur = 0.1 // default queue: 100 ms of bandwidth...
+	minQueueDef = ByteSize(64 << 10)
+)
+
+var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// validName checks a DNS label (node names are host names in every node).
+func validName(s string) error {
+	if len(s) == 0 || len(s) > MaxNameLen || !labelRE.MatchString(s) {
+		return fmt.Errorf("%q is not a valid name: use 1-%d lowercase letters, digits and '-', not starting or ending with '-'", s, MaxNameLen)
+	}
+	return nil
+}
+
+// compiler accumulates validation errors so one run reports them all.
+type compiler struct {
+	errs []error
+	net  *Network
+	// groups maps a group name to its member node indexes.
+	groups map[string][]int
+}
+
+func (c *compiler) fail(path, format string, args ...any) {
+	c.errs = append(c.errs, specErr(path, format, args...))
+}
+
+// Compile validates a spec and builds its Network. The error joins every
+// problem found; each is a *SpecError matching ErrInvalidSpec.
+func Compile(s *Spec) (*Network, error) {
+	if s == nil {
+		return nil, fmt.Errorf("compiling spec: %w", specErr("(spec)", "nil spec"))
+	}
+	c := &compiler{net: &Network{byName: map[string]int{}, byAddr: map[netip.Addr]int{}}, groups: map[string][]int{}}
+	c.header(s)
+	c.nodes(s)
+	c.switches(s)
+	if len(c.errs) == 0 {
+		c.links(s)
+	}
+	if len(c.errs) == 0 {
+		c.addresses(s)
+	}
+	if len(c.errs) == 0 {
+		c.route()
+	}
+	if len(c.errs) > 0 {
+		return nil, fmt.Errorf("compiling spec %q: %w", s.Name, errors.Join(c.errs...))
+	}
+	return c.net, nil
+}
+
+func (c *compiler) header(s *Spec) {
+	n := c.net
+	n.Name = s.Name
+	if s.Name == "" {
+		c.fail("name", "missing: give the experiment a name (e.g. name: demo)")
+	} else if err := validName(s.Name); err != nil || len(s.Name) > 32 {
+		c.fail("name", "%q is not a valid experiment name: use 1-32 lowercase letters, digits and '-'", s.Name)
+	}
+	n.TDF = 1
+	if s.TDF != nil {
+		k := *s.TDF
+		if !(k > 0) || math.IsInf(k, 0) || k > maxTDF {
+			c.fail("tdf", "%v is out of range: the time-dilation factor must be > 0 and <= %g (1 = real time)", k, maxTDF)
+		} else {
+			n.TDF = k
+		}
+	}
+	if s.Subnet == "" {
+		h := fnv.New32a()
+		h.Write([]byte(s.Name))
+		n.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(100 + h.Sum32()%100), 0, 0}), 16)
+	} else {
+		p, err := netip.ParsePrefix(s.Subnet)
+		switch {
+		case err != nil:
+			c.fail("subnet", "%q is not a prefix: write e.g. 10.100.0.0/16", s.Subnet)
+		case !p.Addr().Is4() || p.Bits() > 30 || p.Bits() < 8:
+			c.fail("subnet", "%q must be an IPv4 prefix between /8 and /30", s.Subnet)
+		default:
+			n.Subnet = p.Masked()
+		}
+	}
+}
+
+func (c *compiler) nodes(s *Spec) {
+	if len(s.Nodes) == 0 {
+		c.fail("nodes", "none given: an experiment needs at least one node")
+		return
+	}
+	keys := make([]string, 0, len(s.Nodes))
+	for k := range s.Nodes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	n := c.net
+	add := func(path, name, group string, ns NodeSpec) {
+		if _, dup := n.byName[name]; dup {
+			c.fail(path, "node %q is defined twice (a group member and a node share the name?)", name)
+			return
+		}
+		if len(n.Nodes) >= MaxNodes {
+			c.fail(path, "more than %d nodes", MaxNodes)
+			return
+		}
+		nd := &Node{Name: name, Index: len(n.Nodes), Group: group, CPU: ns.CPU, Memory: ns.Memory, Disk: ns.Disk}
+		n.byName[name] = nd.Index
+		n.Nodes = append(n.Nodes, nd)
+		if group != "" {
+			c.groups[group] = append(c.groups[group], nd.Index)
+		}
+	}
+	for _, k := range keys {
+		ns := s.Nodes[k]
+		path := "nodes." + k
+		if err := validName(k); err != nil {
+			c.fail(path, "%v", err)
+			continue
+		}
+		if ns.CPU < 0 || math.IsNaN(ns.CPU) || ns.CPU > 1024 {
+			c.fail(path+".cpu", "%v is out of range: give a share of a core (0.5 = half a core, 0 = no limit)", ns.CPU)
+		}
+		if ns.Memory < 0 {
+			c.fail(path+".memory", "negative")
+		}
+		if ns.Disk.ReadIOPS < 0 || ns.Disk.WriteIOPS < 0 {
+			c.fail(path+".disk", "iops must be >= 0 (0 = no limit)")
+		}
+		switch {
+		case ns.Count < 0:
+			c.fail(path+".count", "%d is negative: give the number of nodes in the group", ns.Count)
+		case ns.Count == 0:
+			add(path, k, "", ns)
+		default:
+			if ns.Address != "" {
+				c.fail(path+".address", "a group (count: %d) cannot have one address: remove it, addresses are assigned", ns.Count)
+			}
+			if ns.Count > MaxNodes {
+				c.fail(path+".count", "%d is more than %d nodes", ns.Count, MaxNodes)
+				continue
+			}
+			for i := 1; i <= ns.Count; i++ {
+				name := fmt.Sprintf("%s%d", k, i)
+				if len(name) > MaxNameLen {
+					c.fail(path, "member name %q is too long", name)
+					break
+				}
+				add(path, name, k, ns)
+			}
+		}
+	}
+}
+
+func (c *compiler) switches(s *Spec) {
+	n := c.net
+	sw := append([]string(nil), s.Switches...)
+	sort.Strings(sw)
+	for i, name := range s.Switches {
+		path := fmt.Sprintf("switches[%d]", i)
+		if err := validName(name); err != nil {
+			c.fail(path, "%v", err)
+			continue
+		}
+		if _, dup := n.byName[name]; dup {
+			c.fail(path, "%q is already a node or a switch: names must be unique", name)
+			continue
+		}
+		if _, grp := c.groups[name]; grp {
+			c.fail(path, "%q is already a group name", name)
+			continue
+		}
+		n.byName[name] = -1 // placeholder until indexes are final
+	}
+	if len(c.errs) > 0 {
+		return
+	}
+	for i, name := range sw {
+		n.byName[name] = len(n.Nodes) + i
+	}
+	n.Switches = sw
+	n.names = make([]string, 0, len(n.Nodes)+len(sw))
+	for _, nd := range n.Nodes {
+		n.names = append(n.names, nd.Name)
+	}
+	n.names = append(n.names, sw...)
+}

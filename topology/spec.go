@@ -1,0 +1,169 @@
+package topology
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Spec is the declarative experiment, as written in YAML. It is data only:
+// Compile validates it and turns it into a Network.
+type Spec struct {
+	// Name names the experiment (a DNS label: letters, digits, '-').
+	Name string `yaml:"name"`
+	// TDF is the time-dilation factor k (default 1). Links are applied
+	// scaled: bandwidth / k, latency and jitter x k, queue unchanged.
+	TDF *float64 `yaml:"tdf"`
+	// Subnet is the IPv4 prefix node addresses come from (default
+	// 10.<100-199>.0.0/16, derived from Name).
+	Subnet string `yaml:"subnet"`
+	// Nodes maps a node (or group) name to its resources.
+	Nodes map[string]NodeSpec `yaml:"nodes"`
+	// Switches are the names of forwarding-only vertices.
+	Switches []string `yaml:"switches"`
+	// Links join two vertices (nodes, groups or switches).
+	Links []LinkSpec `yaml:"links"`
+}
+
+// NodeSpec gives one node's resources, or a group's when Count > 0.
+type NodeSpec struct {
+	// CPU is a share of one core (0.5 = half a core); 0 = no limit.
+	CPU float64 `yaml:"cpu"`
+	// Memory is the memory limit; 0 = no limit.
+	Memory ByteSize `yaml:"memory"`
+	// Disk throttles block I/O.
+	Disk DiskSpec `yaml:"disk"`
+	// Address is the node's IPv4 address in the subnet (assigned if empty).
+	Address string `yaml:"address"`
+	// Count makes this entry a group: name "web" with count 3 gives nodes
+	// web1, web2, web3, and a link end "web" links each of them.
+	Count int `yaml:"count"`
+}
+
+// DiskSpec throttles a node's block I/O; zero fields mean no limit.
+type DiskSpec struct {
+	Read      ByteRate `yaml:"read"`
+	Write     ByteRate `yaml:"write"`
+	ReadIOPS  int64    `yaml:"read_iops"`
+	WriteIOPS int64    `yaml:"write_iops"`
+}
+
+// LinkParams are the parameters of one direction of a link, in the
+// experiment's virtual units. Zero bandwidth means unlimited.
+type LinkParams struct {
+	Bandwidth Bitrate  `yaml:"bandwidth"`
+	Latency   Duration `yaml:"latency"`
+	Jitter    Duration `yaml:"jitter"`
+	Loss      Fraction `yaml:"loss"`
+	// Queue is the drop-tail queue in bytes (default: max(64KiB, 100 ms of
+	// bandwidth)).
+	Queue ByteSize `yaml:"queue"`
+	// Reorder lets jitter reorder packets (default: FIFO, no reordering).
+	Reorder bool `yaml:"reorder"`
+}
+
+// DirParams overrides some parameters in one direction; nil keeps the
+// link's value.
+type DirParams struct {
+	Bandwidth *Bitrate  `yaml:"bandwidth"`
+	Latency   *Duration `yaml:"latency"`
+	Jitter    *Duration `yaml:"jitter"`
+	Loss      *Fraction `yaml:"loss"`
+	Queue     *ByteSize `yaml:"queue"`
+}
+
+// LinkSpec is an undirected link with the same parameters both ways,
+// unless Forward (ends[0] -> ends[1]) or Reverse override them.
+type LinkSpec struct {
+	Ends       []string `yaml:"ends"`
+	LinkParams `yaml:",inline"`
+	Forward    *DirParams `yaml:"forward"`
+	Reverse    *DirParams `yaml:"reverse"`
+}
+
+// MaxSpecBytes bounds the size of a spec file.
+const MaxSpecBytes = 4 << 20
+
+// Parse decodes a YAML spec, rejecting unknown keys. It does not validate
+// the topology: Compile does.
+func Parse(data []byte) (*Spec, error) {
+	if len(data) > MaxSpecBytes {
+		return nil, fmt.Errorf("parsing spec: %w", specErr("(file)", "larger than %d bytes", MaxSpecBytes))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("parsing spec: %w", specErr("(file)", "empty spec: give at least name, nodes and links"))
+		}
+		return nil, fmt.Errorf("parsing spec: %w", explainYAML(err))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("parsing spec: %w", specErr("(file)", "more than one YAML document; give one"))
+	}
+	return &s, nil
+}
+
+// ParseFile reads and parses a spec file.
+func ParseFile(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading spec: %w", err)
+	}
+	s, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Load parses and compiles a spec file.
+func Load(path string) (*Network, error) {
+	s, err := ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	n, err := Compile(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type topology\.(\w+)`)
+
+// validKeys lists the keys of each spec type, for unknown-key messages.
+var validKeys = map[string]string{
+	"Spec":      "name, tdf, subnet, nodes, switches, links",
+	"NodeSpec":  "cpu, memory, disk, address, count",
+	"DiskSpec":  "read, write, read_iops, write_iops",
+	"LinkSpec":  "ends, bandwidth, latency, jitter, loss, queue, reorder, forward, reverse",
+	"DirParams": "bandwidth, latency, jitter, loss, queue",
+}
+
+// explainYAML rewrites yaml's type-level messages into spec terms.
+func explainYAML(err error) error {
+	var ue *UnitError
+	if errors.As(err, &ue) {
+		return err
+	}
+	msg := err.Error()
+	if m := unknownField.FindAllStringSubmatch(msg, -1); m != nil {
+		var parts []string
+		for _, f := range m {
+			parts = append(parts, fmt.Sprintf("line %s: unknown key %q (valid keys here: %s)", f[1], f[2], validKeys[f[3]]))
+		}
+		return &SpecError{Path: "(yaml)", Msg: strings.Join(parts, "; ")}
+	}
+	msg = strings.ReplaceAll(msg, "yaml: ", "")
+	msg = strings.ReplaceAll(msg, "topology.", "")
+	return &SpecError{Path: "(yaml)", Msg: msg}
+}
