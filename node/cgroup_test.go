@@ -1,0 +1,106 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func TestCgroupFilesWritten(t *testing.T) {
+	n, _ := startTestNode(t, Limits{CPU: 0.25, Memory: 64 << 20, ReadBps: 50e6, WriteBps: 20e6, ReadIOPS: 1000, WriteIOPS: 500})
+	cg := n.Cgroup().(*cgroupV1) // v1 is what this machine has
+	if got := readFile(t, filepath.Join(cg.dirs["cpu"], "cpu.cfs_quota_us")); got != "25000" {
+		t.Errorf("cpu.cfs_quota_us = %s, want 25000", got)
+	}
+	if got := readFile(t, filepath.Join(cg.dirs["memory"], "memory.limit_in_bytes")); got != "67108864" {
+		t.Errorf("memory.limit_in_bytes = %s", got)
+	}
+	devs, err := physicalBlockDevices()
+	if err != nil || len(devs) == 0 {
+		t.Fatalf("no physical block device to throttle: %v", err)
+	}
+	for file, want := range map[string]string{
+		"blkio.throttle.read_bps_device": "50000000", "blkio.throttle.write_bps_device": "20000000",
+		"blkio.throttle.read_iops_device": "1000", "blkio.throttle.write_iops_device": "500",
+	} {
+		if got := readFile(t, filepath.Join(cg.dirs["blkio"], file)); got != devs[0].majmin+" "+want {
+			t.Errorf("%s = %q, want %q", file, got, devs[0].majmin+" "+want)
+		}
+	}
+	// init itself (all its threads) is in every hierarchy.
+	for _, d := range cg.Paths() {
+		pids, _ := cgroupPids(d)
+		if len(pids) != 1 || pids[0] != n.Pid() {
+			t.Errorf("%s/cgroup.procs = %v, want [%d]", d, pids, n.Pid())
+		}
+	}
+}
+
+// TestCPUShareEnforced: a CPU-bound process in a 0.2-core node gets about
+// 0.2 s of CPU per second and never more than the quota allows.
+func TestCPUShareEnforced(t *testing.T) {
+	const share = 0.2
+	n, _ := startTestNode(t, Limits{CPU: share})
+	before, err := n.Cgroup().CPUUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	run(t, n, "timeout", "1", "sh", "-c", "while :; do :; done")
+	wall := time.Since(t0)
+	after, _ := n.Cgroup().CPUUsage()
+	used := after - before
+	// CFS allows at most quota per period; one extra period covers the
+	// window edges.
+	max := time.Duration(share*float64(wall)) + time.Duration(share*CPUPeriodUs)*time.Microsecond
+	if used > max {
+		t.Errorf("used %v of CPU in %v at a %.1f-core quota; the quota allows at most %v", used, wall, share, max)
+	}
+	// Evidence that it ran at all (the machine is shared, so not tighter).
+	if used < time.Duration(0.5*share*float64(wall)) {
+		t.Errorf("used only %v of CPU in %v at a %.1f-core quota", used, wall, share)
+	}
+	t.Logf("CPU used %v in %v wall (%.3f cores, quota %.1f)", used, wall, used.Seconds()/wall.Seconds(), share)
+}
+
+// TestMemoryLimitEnforced: a process that buffers more than the limit is
+// OOM-killed; the same program under the limit completes.
+func TestMemoryLimitEnforced(t *testing.T) {
+	n, _ := startTestNode(t, Limits{Memory: 32 << 20})
+	if _, _, st := run(t, n, "sh", "-c", "head -c 100000000 /dev/zero | tail -c 8000000 >/dev/null"); st.ShellCode() != 0 {
+		t.Fatalf("8 MB under a 32 MiB limit failed: %+v", st)
+	}
+	if _, _, st := run(t, n, "sh", "-c", "head -c 200000000 /dev/zero | tail -c 100000000 >/dev/null"); st.ShellCode() != 137 {
+		t.Errorf("buffering 100 MB under a 32 MiB limit: status %+v, want 137 (OOM kill)", st)
+	}
+}
+
+// TestDiskWriteThrottled: direct writes to a file on a physical disk at a
+// 4 MiB/s throttle take at least the time the throttle implies.
+func TestDiskWriteThrottled(t *testing.T) {
+	const rate = 4 << 20
+	n, dir := startTestNode(t, Limits{WriteBps: rate})
+	f := filepath.Join(dir, "blob")
+	t0 := time.Now()
+	_, errs, st := run(t, n, "dd", "if=/dev/zero", "of="+f, "bs=64k", "count=32", "oflag=direct")
+	took := time.Since(t0)
+	if st.Code != 0 {
+		t.Fatalf("dd: %+v %s", st, errs)
+	}
+	// 2 MiB at 4 MiB/s: 0.5 s; the throttle grants a small initial slice.
+	if min := 400 * time.Millisecond; took < min {
+		t.Errorf("2 MiB written in %v at a 4 MiB/s throttle, want >= %v", took, min)
+	}
+	t.Logf("2 MiB direct write in %v at 4 MiB/s", took)
+}

@@ -1,0 +1,49 @@
+// Package node is a vmux node sandbox: the machine a DieCast experiment
+// node believes it is.
+//
+// In a nutshell: Start creates the node's cgroup, then re-executes vmux
+// (/proc/self/exe __node-init) with new net, pid, mount, uts and ipc
+// namespaces. That process is the node's init, PID 1 of its pid namespace:
+// it makes its mounts private, mounts a fresh /proc, sets the host name,
+// bind-mounts the experiment's hosts file over /etc/hosts (so node names
+// resolve inside every node), listens on a unix socket and reports "ok" on a
+// pipe. Start moves it into the cgroup before reading that report, and
+// every process of the node is started by init afterwards, so all of them
+// are inside the cgroup and every namespace from their first instruction.
+//
+// Exec runs a command in a node by asking its init over the socket
+// (SOCK_SEQPACKET, JSON messages), passing stdin, stdout and stderr as
+// SCM_RIGHTS; init starts it through the node's Launcher and reports the
+// exit status. Why not setns from the caller: Go cannot join a mount
+// namespace from a multi-threaded process, and a command started by init
+// inherits the pid namespace, cgroup and launcher for free; a terminal on
+// stdin stays the same terminal. If the caller disconnects, init kills the
+// command's process group; signals the caller forwards reach that group.
+//
+// The Launcher is the one function every process of a node goes through:
+// PlainLauncher execs as is; time dilation registers a launcher (by name,
+// RegisterLauncher) that starts programs under its supervisor at the node's
+// TDF. Init is the reaper of the namespace: a SIGCHLD loop wait4s every
+// child (orphans included) and hands statuses of launched processes to
+// their waiters; launching and registering happen under one mutex so a fast
+// exit is never missed. SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/2 are
+// forwarded to every launched process group; on SIGTERM or SIGINT init
+// waits up to 2 s for them, then exits, and the kernel kills whatever is
+// left in the pid namespace.
+//
+// Cgroups: one interface, two backends. v1 (what this project's machines
+// run): a directory <hierarchy>/vmux/<experiment>/<node> in cpu, cpuacct,
+// memory, blkio and pids; cpu.cfs_quota_us/period as a fraction of a core,
+// memory.limit_in_bytes, blkio.throttle.* for every physical block device
+// (those with a device link in sysfs; loop and zram are skipped). v2 where
+// /sys/fs/cgroup is a unified hierarchy with cpu, memory and io: cpu.max,
+// memory.max, io.max. Nothing here is wrapped by a library (runc's cgroups
+// package would pull a large dependency for three files).
+//
+// Teardown works from State alone (pid with its start time, against pid
+// reuse; netns inode; cgroup paths; socket), so an experiment can be torn
+// down after whoever started it was SIGKILLed: kill init (the pid namespace
+// takes its descendants), kill anything left in the cgroups, wait until
+// they are empty, rmdir them and their empty vmux parents. The network
+// namespace dies with its last process and the last fd to it.
+package node

@@ -1,0 +1,33 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors; wrap them, callers classify with errors.Is.
+var (
+	// ErrBadConfig: a node configuration is unusable (empty name, bad limit).
+	ErrBadConfig = errors.New("invalid node configuration")
+	// ErrInitFailed: the node's init did not report ready.
+	ErrInitFailed = errors.New("node init failed")
+	// ErrCgroupBusy: a cgroup still held processes after the kill timeout.
+	ErrCgroupBusy = errors.New("cgroup still has processes")
+	// ErrNoCgroupControllers: neither cgroup v1 controllers nor a v2
+	// hierarchy with cpu, memory and io were found.
+	ErrNoCgroupControllers = errors.New("no usable cgroup controllers (need v1 cpu/memory/blkio or v2 cpu/memory/io)")
+	// ErrNotInit: InitMain was called without the environment set by Start.
+	ErrNotInit = errors.New("not started as a node init (missing " + InitEnv + ")")
+)
+
+// ExecError reports a command a node's init could not launch.
+type ExecError struct {
+	Node string
+	Argv []string
+	Err  error
+}
+
+func (e *ExecError) Error() string {
+	return fmt.Sprintf("exec %q in node %s: %v", e.Argv, e.Node, e.Err)
+}
+func (e *ExecError) Unwrap() error { return e.Err }

@@ -1,0 +1,185 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmux/vmux/internal/linux"
+)
+
+// InitEnv carries the JSON initConfig from Start to the re-executed init.
+const InitEnv = "VMUX_NODE_INIT"
+
+// initConfig is what Start hands to the node's init.
+type initConfig struct {
+	Experiment string  `json:"experiment"`
+	Node       string  `json:"node"`
+	Hostname   string  `json:"hostname"`
+	HostsFile  string  `json:"hosts_file,omitempty"`
+	Socket     string  `json:"socket"`
+	Launcher   string  `json:"launcher,omitempty"`
+	TDF        float64 `json:"tdf,omitempty"`
+}
+
+// readyFd is the pipe on which init reports "ok" or why it failed.
+const readyFd = 3
+
+// stopGrace is how long init waits for its processes after forwarding a
+// terminating signal before it exits (and the kernel kills the rest of the
+// pid namespace).
+const stopGrace = 2 * time.Second
+
+// IsInit reports whether this process was started by Start as a node init.
+func IsInit() bool { return os.Getenv(InitEnv) != "" }
+
+// InitMain is the body of a node's PID 1: the vmux binary (or a test binary)
+// calls it when IsInit. It sets up the mount and uts namespaces, serves exec
+// requests, reaps every zombie of the pid namespace and forwards signals. It
+// returns the exit status.
+func InitMain() int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ready := os.NewFile(readyFd, "ready")
+	in, err := setupInit()
+	if err != nil {
+		log.Error("node init", "err", err)
+		if ready != nil {
+			fmt.Fprintf(ready, "%v\n", err)
+		}
+		return 1
+	}
+	in.log = log.With("node", in.cfg.Node)
+	fmt.Fprintln(ready, "ok")
+	ready.Close()
+	return in.run()
+}
+
+type initProc struct {
+	cfg      initConfig
+	log      *slog.Logger
+	ln       *net.UnixListener
+	launcher Launcher
+
+	// mu guards children; held across launch and registration so the
+	// reaper never sees a pid before its waiter exists.
+	mu       sync.Mutex
+	children map[int]chan linux.WaitStatus
+}
+
+func setupInit() (*initProc, error) {
+	var cfg initConfig
+	if err := json.Unmarshal([]byte(os.Getenv(InitEnv)), &cfg); err != nil {
+		return nil, fmt.Errorf("%w: decode %s: %v", ErrNotInit, InitEnv, err)
+	}
+	os.Unsetenv(InitEnv)
+	if os.Getpid() != 1 {
+		return nil, fmt.Errorf("%w: init runs as pid %d, not 1 of a new pid namespace", ErrInitFailed, os.Getpid())
+	}
+	if err := linux.MakeMountsPrivate(); err != nil {
+		return nil, fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := linux.MountProc(); err != nil {
+		return nil, fmt.Errorf("mount /proc: %w", err)
+	}
+	if err := linux.Sethostname(cfg.Hostname); err != nil {
+		return nil, fmt.Errorf("set hostname: %w", err)
+	}
+	if cfg.HostsFile != "" {
+		if err := linux.BindMount(cfg.HostsFile, "/etc/hosts"); err != nil {
+			return nil, fmt.Errorf("bind hosts file: %w", err)
+		}
+	}
+	l, err := newLauncher(cfg.Launcher, InitSettings{Node: cfg.Node, TDF: cfg.TDF})
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(cfg.Socket)
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: cfg.Socket, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("listen exec socket: %w", err)
+	}
+	return &initProc{cfg: cfg, ln: ln, launcher: l, children: map[int]chan linux.WaitStatus{}}, nil
+}
+
+func (in *initProc) run() int {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
+		syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	go in.serve()
+	for s := range sigs {
+		sig := s.(syscall.Signal)
+		if sig == syscall.SIGCHLD {
+			in.reap()
+			continue
+		}
+		in.forward(sig)
+		if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+			in.log.Info("stopping", "signal", sig)
+			in.ln.Close()
+			in.drain(stopGrace)
+			return 0
+		}
+	}
+	return 0
+}
+
+// reap collects every exited child, ours or orphans of the namespace.
+func (in *initProc) reap() {
+	for {
+		pid, ws, err := linux.ReapAny()
+		if err != nil || pid <= 0 {
+			return
+		}
+		in.mu.Lock()
+		ch, ok := in.children[pid]
+		delete(in.children, pid)
+		in.mu.Unlock()
+		if ok {
+			ch <- ws
+		}
+	}
+}
+
+// forward sends sig to the process group of every launched process.
+func (in *initProc) forward(sig syscall.Signal) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for pid := range in.children {
+		_ = linux.Kill(-pid, sig)
+	}
+}
+
+// drain reaps until the launched processes are gone or grace runs out.
+func (in *initProc) drain(grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		in.reap()
+		in.mu.Lock()
+		n := len(in.children)
+		in.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (in *initProc) serve() {
+	for {
+		c, err := in.ln.AcceptUnix()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				in.log.Error("accept", "err", err)
+			}
+			return
+		}
+		go in.handle(c)
+	}
+}

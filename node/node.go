@@ -1,0 +1,200 @@
+package node
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vmux/vmux/internal/linux"
+)
+
+// Config describes one node sandbox.
+type Config struct {
+	Experiment string // experiment name (cgroup path component)
+	Name       string // node name (cgroup path component, default hostname)
+	Hostname   string // default Name
+	Limits     Limits
+	HostsFile  string // bind-mounted over /etc/hosts inside the node if set
+	Socket     string // path of the exec socket init listens on
+	Launcher   string // registered launcher name; "" is plain exec
+	TDF        float64
+
+	// Exe and Args re-execute vmux as the node's init; the default is
+	// /proc/self/exe with Args {"__node-init"}. The executable must call
+	// InitMain when IsInit reports true.
+	Exe  string
+	Args []string
+	// Log receives init's own output (nil discards it).
+	Log io.Writer
+}
+
+// InitArg is the hidden vmux subcommand that runs InitMain.
+const InitArg = "__node-init"
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+// ValidName reports whether s is usable as a node or experiment name (a
+// cgroup path component and a host name).
+func ValidName(s string) error {
+	if !nameRE.MatchString(s) {
+		return fmt.Errorf("%w: name %q: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", ErrBadConfig, s)
+	}
+	return nil
+}
+
+// Node is a running node sandbox.
+type Node struct {
+	cfg    Config
+	cmd    *exec.Cmd
+	cgroup Cgroup
+	start  uint64
+	netns  uint64
+	done   chan struct{}
+}
+
+// Start creates the node's cgroup, starts its init in new net, pid, mount,
+// uts and ipc namespaces, moves it into the cgroup and waits until init
+// serves exec requests. On error nothing is left behind.
+func Start(cfg Config) (n *Node, err error) {
+	if err := ValidName(cfg.Experiment); err != nil {
+		return nil, err
+	}
+	if err := ValidName(cfg.Name); err != nil {
+		return nil, err
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = cfg.Name
+	}
+	if cfg.Socket == "" {
+		return nil, fmt.Errorf("%w: node %s: no exec socket path", ErrBadConfig, cfg.Name)
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Exe == "" {
+		cfg.Exe, cfg.Args = "/proc/self/exe", []string{InitArg}
+	}
+	cg, err := NewCgroup(cfg.Experiment, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = cg.Destroy()
+		}
+	}()
+	if err := cg.Apply(cfg.Limits); err != nil {
+		return nil, err
+	}
+	ic, _ := json.Marshal(initConfig{
+		Experiment: cfg.Experiment, Node: cfg.Name, Hostname: cfg.Hostname,
+		HostsFile: cfg.HostsFile, Socket: cfg.Socket, Launcher: cfg.Launcher, TDF: cfg.TDF,
+	})
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("create ready pipe: %w", err)
+	}
+	defer rd.Close()
+	cmd := exec.Command(cfg.Exe, cfg.Args...)
+	cmd.Env = append(os.Environ(), InitEnv+"="+string(ic))
+	cmd.ExtraFiles = []*os.File{wr}
+	cmd.Stdout, cmd.Stderr = cfg.Log, cfg.Log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: linux.NodeNSFlags, Setsid: true}
+	err = cmd.Start()
+	wr.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start node %s init: %w", cfg.Name, err)
+	}
+	n = &Node{cfg: cfg, cmd: cmd, cgroup: cg, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(n.done) }()
+	defer func() {
+		if err != nil {
+			_ = cmd.Process.Kill()
+			<-n.done
+		}
+	}()
+	if err := cg.Add(cmd.Process.Pid); err != nil {
+		return nil, err
+	}
+	if err := waitReady(rd, 10*time.Second); err != nil {
+		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
+	}
+	if n.start, err = ProcStartTime(cmd.Process.Pid); err != nil {
+		return nil, err
+	}
+	if n.netns, err = linux.NsInode(cmd.Process.Pid, "net"); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// waitReady reads init's one-line report: "ok" or the reason it failed.
+func waitReady(rd *os.File, timeout time.Duration) error {
+	_ = rd.SetReadDeadline(time.Now().Add(timeout))
+	line, err := bufio.NewReader(rd).ReadString('\n')
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "ok":
+		return nil
+	case line != "":
+		return fmt.Errorf("%w: %s", ErrInitFailed, line)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: not ready after %v", ErrInitFailed, timeout)
+	default:
+		return fmt.Errorf("%w: exited before reporting ready (see its log)", ErrInitFailed)
+	}
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Pid is the host pid of the node's init.
+func (n *Node) Pid() int { return n.cmd.Process.Pid }
+
+// NetnsPath is a path that opens the node's network namespace.
+func (n *Node) NetnsPath() string { return linux.NetnsPath(n.Pid()) }
+
+// Cgroup is the node's cgroup.
+func (n *Node) Cgroup() Cgroup { return n.cgroup }
+
+// Done is closed when the node's init has exited.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// State is what teardown needs to find a node again from disk.
+type State struct {
+	Name       string   `json:"name"`
+	Pid        int      `json:"pid"`
+	StartTime  uint64   `json:"start_time"` // /proc/PID/stat field 22: guards against pid reuse
+	NetnsInode uint64   `json:"netns_inode"`
+	Cgroups    []string `json:"cgroups"`
+	Socket     string   `json:"socket"`
+}
+
+// State returns the node's on-disk record.
+func (n *Node) State() State {
+	return State{Name: n.cfg.Name, Pid: n.Pid(), StartTime: n.start, NetnsInode: n.netns,
+		Cgroups: n.cgroup.Paths(), Socket: n.cfg.Socket}
+}
+
+// Stop asks init to stop (SIGTERM: it forwards it to its processes), kills
+// it after grace, then removes the cgroup and the socket.
+func (n *Node) Stop(grace time.Duration) error {
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(grace):
+		_ = n.cmd.Process.Kill()
+		<-n.done
+	}
+	err := n.cgroup.Destroy()
+	_ = os.Remove(n.cfg.Socket)
+	return err
+}

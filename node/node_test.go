@@ -1,0 +1,160 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmux/vmux/internal/testutil"
+)
+
+// startTestNode starts a node for test t with a unique experiment name and
+// registers its teardown plus a leak check.
+func startTestNode(t *testing.T, limits Limits) (*Node, string) {
+	t.Helper()
+	testutil.MustRoot(t)
+	dir := t.TempDir()
+	hosts := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n10.9.0.1 alpha\n10.9.0.2 beta\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exp := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
+	n, err := Start(Config{
+		Experiment: exp, Name: "alpha", Limits: limits, HostsFile: hosts,
+		Socket: filepath.Join(dir, "alpha.sock"), Log: os.Stderr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := n.State()
+	t.Cleanup(func() {
+		if err := n.Stop(2 * time.Second); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		testutil.CheckNoLeaks(t, testutil.Leaks{Pids: []int{st.Pid}, NetnsInodes: []uint64{st.NetnsInode},
+			Paths: append(st.Cgroups, st.Socket)})
+		if left := testutil.CgroupDirsNamed("vmux/" + exp); len(left) > 0 {
+			t.Errorf("cgroups left: %v", left)
+		}
+	})
+	return n, dir
+}
+
+// run executes argv in the node and returns stdout, stderr and the status.
+func run(t *testing.T, n *Node, argv ...string) (string, string, ExitStatus) {
+	t.Helper()
+	dir := t.TempDir()
+	out, _ := os.Create(filepath.Join(dir, "out"))
+	errf, _ := os.Create(filepath.Join(dir, "err"))
+	in, _ := os.Open(os.DevNull)
+	defer out.Close()
+	defer errf.Close()
+	defer in.Close()
+	st, err := Exec(n.Name(), n.cfg.Socket, ExecOptions{Argv: argv, Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Stdin: in, Stdout: out, Stderr: errf})
+	if err != nil {
+		t.Fatalf("exec %q: %v", argv, err)
+	}
+	o, _ := os.ReadFile(out.Name())
+	e, _ := os.ReadFile(errf.Name())
+	return string(o), string(e), st
+}
+
+func TestSandboxNamespaces(t *testing.T) {
+	n, _ := startTestNode(t, Limits{})
+	if out, _, _ := run(t, n, "hostname"); strings.TrimSpace(out) != "alpha" {
+		t.Errorf("hostname = %q, want alpha", out)
+	}
+	if out, _, _ := run(t, n, "cat", "/etc/hosts"); !strings.Contains(out, "10.9.0.2 beta") {
+		t.Errorf("/etc/hosts in node = %q, want the node's hosts file", out)
+	}
+	// A private /proc of a new pid namespace: the shell is a low pid and
+	// only init and the command's own processes are visible.
+	out, _, _ := run(t, n, "sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'")
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		t.Fatalf("pid probe output %q", out)
+	}
+	if pid, _ := strconv.Atoi(f[0]); pid < 2 || pid > 20 {
+		t.Errorf("shell pid %s in node, want a small pid of a fresh pid namespace", f[0])
+	}
+	if cnt, _ := strconv.Atoi(f[1]); cnt > 5 {
+		t.Errorf("%d processes visible in node /proc, want only init and the command", cnt)
+	}
+	// A new network namespace: only lo.
+	if out, _, _ := run(t, n, "cat", "/proc/net/dev"); strings.Count(out, ":") != 1 || !strings.Contains(out, "lo:") {
+		t.Errorf("/proc/net/dev in node = %q, want only lo", out)
+	}
+	// The host's hostname is untouched.
+	if h, _ := os.Hostname(); h == "alpha" {
+		t.Error("host name changed to the node's")
+	}
+}
+
+func TestExecStatusAndIO(t *testing.T) {
+	n, _ := startTestNode(t, Limits{})
+	out, errs, st := run(t, n, "sh", "-c", "echo to-out; echo to-err >&2; exit 7")
+	if out != "to-out\n" || errs != "to-err\n" || st.Code != 7 || st.ShellCode() != 7 {
+		t.Errorf("got out %q err %q status %+v", out, errs, st)
+	}
+	_, _, st = run(t, n, "sh", "-c", "kill -9 $$")
+	if st.Signal != 9 || st.ShellCode() != 137 {
+		t.Errorf("killed command: status %+v, want signal 9", st)
+	}
+	// stdin passes through.
+	r, w, _ := os.Pipe()
+	var buf bytes.Buffer
+	outR, outW, _ := os.Pipe()
+	go func() { w.WriteString("hello node\n"); w.Close() }()
+	done := make(chan struct{})
+	go func() { buf.ReadFrom(outR); close(done) }()
+	st, err := Exec("alpha", n.cfg.Socket, ExecOptions{Argv: []string{"/bin/cat"}, Stdin: r, Stdout: outW, Stderr: os.Stderr})
+	r.Close()
+	outW.Close()
+	<-done
+	if err != nil || st.Code != 0 || buf.String() != "hello node\n" {
+		t.Errorf("cat: %q %+v %v", buf.String(), st, err)
+	}
+	if _, err := Exec("alpha", n.cfg.Socket, ExecOptions{Argv: []string{"no-such-command-xyz"}, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}); err == nil {
+		t.Error("exec of a missing command succeeded")
+	}
+}
+
+// TestInitReapsOrphans: a daemonized grandchild is reparented to the
+// node's init when its parent exits; init must reap it.
+func TestInitReapsOrphans(t *testing.T) {
+	n, _ := startTestNode(t, Limits{})
+	if _, _, st := run(t, n, "sh", "-c", "(sleep 0.2 &) ; exit 0"); st.Code != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	time.Sleep(600 * time.Millisecond)
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", n.Pid(), n.Pid()))
+	for _, k := range strings.Fields(string(kids)) {
+		stat, _ := os.ReadFile("/proc/" + k + "/stat")
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && bytes.HasPrefix(bytes.TrimSpace(stat[i+1:]), []byte("Z")) {
+			t.Errorf("zombie %s left under node init", k)
+		}
+	}
+}
+
+// TestDestroyFromState: the owner of the node dies without stopping it; the
+// on-disk state alone is enough to remove everything.
+func TestDestroyFromState(t *testing.T) {
+	n, _ := startTestNode(t, Limits{CPU: 0.5})
+	run(t, n, "sh", "-c", "sleep 100 >/dev/null 2>&1 &")
+	st := n.State()
+	if err := Destroy(st, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	<-n.Done()
+	testutil.CheckNoLeaks(t, testutil.Leaks{Pids: []int{st.Pid}, NetnsInodes: []uint64{st.NetnsInode},
+		Paths: append(st.Cgroups, st.Socket)})
+	if err := Destroy(st, time.Second); err != nil {
+		t.Errorf("second Destroy (must be idempotent): %v", err)
+	}
+}
