@@ -1,14 +1,70 @@
 package mem
 
-import "errors"
+import (
+	"fmt"
+	"time"
 
-var errNotImplemented = errors.New("not implemented yet")
+	"github.com/vmux/vmux/mem/codec"
+	"github.com/vmux/vmux/mem/pageindex"
+)
 
 // Engine collects the pages of many sources and, on Finish, decides how each
 // is stored. Use it from one goroutine.
 type Engine struct {
-	cfg Config
+	cfg   Config
+	codec codec.Codec
+	done  bool
+
+	sources []source
+	domains map[Domain]int32
+
+	idx      *pageindex.Index
+	contents []content // per distinct non-zero content (pageindex ID)
+	dunits   []dunit   // per (content, domain) pair
+
+	present int64         // pages given through AddPage (KSM scans these)
+	scan    time.Duration // time spent in AddPage
+
+	// set by Finish
+	csize   []int32  // per content: compressed size, PageSize if not kept
+	comp    [][]byte // per content: compressed bytes (nil if not kept)
+	payload arena    // compressed bytes and patches
 }
+
+// source is one memory source and its page table: extents of zero pages and
+// of non-zero pages, the latter pointing into entries (one dunit id each).
+type source struct {
+	name    string
+	dom     Domain
+	domIdx  int32
+	pages   int64
+	segs    []segment
+	entries []uint32
+}
+
+// segment is an extent of a source's pages: zero pages (first < 0) or
+// non-zero pages whose dunits are entries[first : first+count].
+type segment struct {
+	start, count, first int64
+}
+
+// content is a distinct non-zero page content: its first page anywhere, and
+// the head of the chain of its dunits (one per domain it occurs in).
+type content struct {
+	first PageRef
+	head  uint32
+}
+
+// dunit is a content within one domain: its first page in that domain.
+type dunit struct {
+	content uint32
+	dom     int32
+	first   PageRef
+	next    uint32 // next dunit of the same content (noUnit ends)
+	dup     bool   // more than one page has this content in this domain
+}
+
+const noUnit = ^uint32(0)
 
 // NewEngine validates cfg (an unknown detector or codec gives an error that
 // lists the valid names) and returns an empty engine.
@@ -17,24 +73,133 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg}, nil
+	c, err := codec.Get(cfg.Codec)
+	if err != nil {
+		return nil, fmt.Errorf("new engine: %w", err)
+	}
+	return &Engine{cfg: cfg, codec: c, idx: pageindex.New(), domains: map[Domain]int32{}}, nil
 }
 
 // Config returns the configuration in effect, defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
 // AddSource declares a source in trust domain dom and returns its index.
-func (e *Engine) AddSource(name string, dom Domain) int { return 0 }
+func (e *Engine) AddSource(name string, dom Domain) int {
+	di, ok := e.domains[dom]
+	if !ok {
+		di = int32(len(e.domains))
+		e.domains[dom] = di
+	}
+	e.sources = append(e.sources, source{name: name, dom: dom, domIdx: di})
+	return len(e.sources) - 1
+}
+
+func (e *Engine) source(src int) (*source, error) {
+	if e.done {
+		return nil, ErrFinished
+	}
+	if src < 0 || src >= len(e.sources) {
+		return nil, fmt.Errorf("add page to source %d of %d: %w", src, len(e.sources), ErrNoSource)
+	}
+	return &e.sources[src], nil
+}
 
 // AddPage appends the next page of source src. data must be exactly
 // PageSize bytes; the engine copies what it keeps, so the caller may reuse
 // data at once.
-func (e *Engine) AddPage(src int, data []byte) error { return errNotImplemented }
+func (e *Engine) AddPage(src int, data []byte) error {
+	s, err := e.source(src)
+	if err != nil {
+		return err
+	}
+	if len(data) != PageSize {
+		return &PageError{Source: src, Page: s.pages, Err: fmt.Errorf("%w: got %d bytes", ErrPageSize, len(data))}
+	}
+	t0 := time.Now()
+	defer func() { e.scan += time.Since(t0) }()
+	e.present++
+	h := pageindex.Hash(data)
+	if h == pageindex.ZeroHash && pageindex.IsZero(data) {
+		s.appendZero(1)
+		return nil
+	}
+	c, added, err := e.idx.InsertHash(data, h)
+	if err != nil {
+		return &PageError{Source: src, Page: s.pages, Err: fmt.Errorf("%w: %v", ErrTooLarge, err)}
+	}
+	here := PageRef{Source: src, Page: s.pages}
+	var u uint32
+	if added {
+		e.contents = append(e.contents, content{first: here, head: noUnit})
+	}
+	u = e.contents[c].head
+	for u != noUnit && e.dunits[u].dom != s.domIdx {
+		u = e.dunits[u].next
+	}
+	if u != noUnit {
+		e.dunits[u].dup = true
+	} else {
+		if len(e.dunits) >= int(noUnit) {
+			return &PageError{Source: src, Page: s.pages, Err: ErrTooLarge}
+		}
+		u = uint32(len(e.dunits))
+		e.dunits = append(e.dunits, dunit{content: c, dom: s.domIdx, first: here, next: e.contents[c].head})
+		e.contents[c].head = u
+	}
+	s.appendUnit(u)
+	return nil
+}
 
 // AddZeroPages appends n zero pages (a hole) to source src at the cost of
 // at most one page-table extent.
-func (e *Engine) AddZeroPages(src int, n int64) error { return errNotImplemented }
+func (e *Engine) AddZeroPages(src int, n int64) error {
+	s, err := e.source(src)
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return &PageError{Source: src, Page: s.pages, Err: fmt.Errorf("%w: negative hole of %d pages", ErrNoPage, n)}
+	}
+	s.appendZero(n)
+	return nil
+}
 
-// Finish shares, patches and compresses (in that order) and returns the
-// result. The engine cannot be used afterwards.
-func (e *Engine) Finish() (*Result, error) { return nil, errNotImplemented }
+func (s *source) appendZero(n int64) {
+	if n == 0 {
+		return
+	}
+	if k := len(s.segs); k > 0 && s.segs[k-1].first < 0 {
+		s.segs[k-1].count += n
+	} else {
+		s.segs = append(s.segs, segment{start: s.pages, count: n, first: -1})
+	}
+	s.pages += n
+}
+
+func (s *source) appendUnit(u uint32) {
+	if k := len(s.segs); k > 0 && s.segs[k-1].first >= 0 {
+		s.segs[k-1].count++
+	} else {
+		s.segs = append(s.segs, segment{start: s.pages, count: 1, first: int64(len(s.entries))})
+	}
+	s.entries = append(s.entries, u)
+	s.pages++
+}
+
+// lookup returns the dunit of page p of s, or noUnit for a zero page.
+func (s *source) lookup(p int64) uint32 {
+	lo, hi := 0, len(s.segs)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if s.segs[m].start+s.segs[m].count <= p {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	g := s.segs[lo]
+	if g.first < 0 {
+		return noUnit
+	}
+	return s.entries[g.first+p-g.start]
+}

@@ -1,0 +1,180 @@
+package delta
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"testing"
+)
+
+const page = 4096
+
+func randPage(r *rand.Rand) []byte {
+	b := make([]byte, page)
+	for i := range b {
+		b[i] = byte(r.UintN(256))
+	}
+	return b
+}
+
+// memoryLike is a page of small integers and pointers, as process memory is.
+func memoryLike(r *rand.Rand) []byte {
+	b := make([]byte, page)
+	for i := 0; i < page; i += 8 {
+		switch r.UintN(4) {
+		case 0:
+		case 1:
+			b[i] = byte(r.UintN(16))
+		default:
+			v := 0x7f0000000000 + r.Uint64N(1<<20)*8
+			for k := 0; k < 6; k++ {
+				b[i+k] = byte(v >> (8 * k))
+			}
+		}
+	}
+	return b
+}
+
+type pair struct {
+	name        string
+	ref, target []byte
+	maxPatch    int // the patch must be at most this long (0: no bound)
+}
+
+func pairs(r *rand.Rand) []pair {
+	var ps []pair
+	base := memoryLike(r)
+	edit := func(n int) []byte {
+		t := bytes.Clone(base)
+		for range n {
+			t[r.IntN(page)] ^= byte(1 + r.UintN(255))
+		}
+		return t
+	}
+	shifted := func(s int) []byte {
+		t := make([]byte, page)
+		copy(t[s:], base)
+		copy(t[:s], randPage(r)[:s])
+		return t
+	}
+	ps = append(ps,
+		pair{"identical", base, bytes.Clone(base), 8},
+		pair{"one-byte", base, edit(1), 16},
+		pair{"ten-edits", base, edit(10), 200},
+		pair{"shift-8", base, shifted(8), 40},
+		pair{"shift-13", base, shifted(13), 60},
+		pair{"zero", make([]byte, page), make([]byte, page), 8},
+		pair{"same-byte", bytes.Repeat([]byte{0xab}, page), bytes.Repeat([]byte{0xab}, page), 8},
+		pair{"zero-to-ff", make([]byte, page), bytes.Repeat([]byte{0xff}, page), 0},
+		pair{"random-vs-random", randPage(r), randPage(r), 0},
+		pair{"empty-ref", nil, memoryLike(r), 0},
+		pair{"short-target", base, base[100:111], 0},
+		pair{"empty-target", base, nil, 4},
+	)
+	for k := range 50 {
+		ps = append(ps, pair{"random-edits", base, edit(k), 0})
+	}
+	return ps
+}
+
+func TestRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var enc Encoder
+	for _, p := range pairs(r) {
+		patch, err := enc.Encode(nil, p.ref, p.target, 0)
+		if err != nil {
+			t.Fatalf("%s: encode: %v", p.name, err)
+		}
+		if p.maxPatch > 0 && len(patch) > p.maxPatch {
+			t.Errorf("%s: patch of %d bytes, want <= %d", p.name, len(patch), p.maxPatch)
+		}
+		got := make([]byte, len(p.target))
+		if err := Decode(got, p.ref, patch); err != nil {
+			t.Fatalf("%s: decode: %v", p.name, err)
+		}
+		if !bytes.Equal(got, p.target) {
+			t.Fatalf("%s: round trip differs", p.name)
+		}
+	}
+}
+
+func TestLimit(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	a, b := randPage(r), randPage(r)
+	if _, err := Encode(nil, a, b, 2048); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("random pages under a 2048-byte limit: err %v, want ErrTooLarge", err)
+	}
+	c := bytes.Clone(a)
+	c[100]++
+	patch, err := Encode(nil, a, c, 2048)
+	if err != nil || len(patch) > 16 {
+		t.Fatalf("one-byte edit: %d bytes, err %v", len(patch), err)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	ref := bytes.Repeat([]byte{1}, page)
+	dst := make([]byte, page)
+	good, _ := Encode(nil, ref, ref, 0)
+	cases := map[string][]byte{
+		"empty":        nil,
+		"wrong-length": {0x80, 0x10},                         // target 2048
+		"truncated":    good[:len(good)-1],                   // copy displacement missing
+		"no-ops":       {0x80, 0x20},                         // 4096 bytes promised, none given
+		"zero-length":  {0x80, 0x20, 0x00},                   // op of length 0
+		"past-ref":     {0x80, 0x20, 0x81, 0x40, 0x02},       // copy 4096 at displacement +1
+		"literal-cut":  {0x80, 0x20, 0x80, 0x40, 1, 2, 3},    // literal 4096, 3 bytes
+		"overlong":     {0x80, 0x20, 0x81, 0x40, 0x00, 0x03}, // trailing op past the end
+		"huge-varint":  {0x80, 0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	}
+	for name, p := range cases {
+		if err := Decode(dst, ref, p); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: err %v, want ErrCorrupt", name, err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, p := range pairs(r)[:8] {
+		patch, _ := Encode(nil, p.ref, p.target, 0)
+		f.Add(patch, uint16(len(p.target)))
+	}
+	ref := memoryLike(r)
+	f.Fuzz(func(t *testing.T, patch []byte, n uint16) {
+		// guard bytes around dst catch writes past it
+		buf := make([]byte, int(n%8192)+64)
+		for i := range buf {
+			buf[i] = 0xA5
+		}
+		dst := buf[32 : len(buf)-32]
+		err := Decode(dst, ref, patch)
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("error not ErrCorrupt: %v", err)
+		}
+		for _, g := range [][]byte{buf[:32], buf[len(buf)-32:]} {
+			for _, c := range g {
+				if c != 0xA5 {
+					t.Fatal("write outside dst")
+				}
+			}
+		}
+	})
+}
+
+func FuzzRoundTrip(f *testing.F) {
+	f.Add([]byte("hello world, hello world"), []byte("hello there, hello world!"))
+	f.Fuzz(func(t *testing.T, ref, target []byte) {
+		patch, err := Encode(nil, ref, target, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(target))
+		if err := Decode(got, ref, patch); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, target) {
+			t.Fatal("round trip differs")
+		}
+	})
+}

@@ -1,0 +1,178 @@
+package mem
+
+import (
+	"time"
+)
+
+// Metadata a store needs, as estimated in Stats.MetadataBytes: a header per
+// source, an extent per run of zero or non-zero pages, a page-table entry
+// per non-zero page (its canonical unit) and a record per stored unit
+// (payload offset, length, kind, codec, reference).
+const (
+	MetadataPerSource  = 64 // plus the name's bytes
+	MetadataPerExtent  = 24
+	MetadataPerPage    = 4
+	MetadataPerUnit    = 16
+	KSMMetadataPerPage = 64 // the kernel's rmap_item, per its general_profit
+)
+
+// Finish shares, patches and compresses (in that order) and returns the
+// result. The engine cannot be used afterwards.
+func (e *Engine) Finish() (*Result, error) {
+	if e.done {
+		return nil, ErrFinished
+	}
+	e.done = true
+	t0 := time.Now()
+	if err := e.compressAll(); err != nil {
+		return nil, err
+	}
+	tCompress := time.Since(t0)
+
+	primary, alt := e.unitSets()
+	t1 := time.Now()
+	p, err := e.makePlan(primary, true)
+	if err != nil {
+		return nil, err
+	}
+	tPatch := time.Since(t1)
+
+	r := &Result{e: e, units: primary, plan: p}
+	st := &r.Stats
+	st.Detector, st.Codec, st.CrossDomain = e.cfg.Detector, e.cfg.Codec, e.cfg.CrossDomain
+	st.Patching = p.det
+	st.Sources, st.Total = e.account(primary, p)
+
+	t2 := time.Now()
+	if len(e.domains) <= 1 {
+		// one domain: both modes have the same units, hence the same plan
+		st.Alternate = st.Total
+	} else {
+		ap, err := e.makePlan(alt, false)
+		if err != nil {
+			return nil, err
+		}
+		_, st.Alternate = e.account(alt, ap)
+	}
+	tAlt := time.Since(t2)
+
+	st.KSM.MetadataBytes = e.present * KSMMetadataPerPage
+	st.KSM.StoredBytes = int64(e.idx.Len())*PageSize + st.KSM.MetadataBytes
+	st.KSM.SavedBytes = st.Total.TotalBytes - st.KSM.StoredBytes
+	st.IdenticalOnlyStoredBytes = st.KSM.StoredBytes
+	st.SavingsRatio = ratio(st.Total.SavedBytes, st.KSM.SavedBytes)
+	st.AlternateSavingsRatio = ratio(st.Alternate.SavedBytes, st.KSM.SavedBytes)
+	st.Phases = PhaseTimes{
+		Scan:      e.scan,
+		Patch:     tPatch,
+		Compress:  tCompress,
+		Alternate: tAlt,
+		Total:     e.scan + time.Since(t0),
+	}
+	return r, nil
+}
+
+func ratio(a, b int64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// unitSets returns the units of the configured mode and of the other one.
+func (e *Engine) unitSets() (primary, alt *unitSet) {
+	global := &unitSet{n: len(e.contents), dup: make([]bool, len(e.contents))}
+	perDomain := &unitSet{n: len(e.dunits), content: make([]uint32, len(e.dunits)),
+		group: make([]int32, len(e.dunits)), dup: make([]bool, len(e.dunits))}
+	for i, d := range e.dunits {
+		perDomain.content[i] = d.content
+		perDomain.group[i] = d.dom
+		perDomain.dup[i] = d.dup
+		// a content in two domains, or twice in one, has duplicates
+		global.dup[d.content] = global.dup[d.content] || d.dup || e.contents[d.content].head != uint32(i) || d.next != noUnit
+	}
+	if e.cfg.CrossDomain {
+		return global, perDomain
+	}
+	return perDomain, global
+}
+
+// canonical is the first page of unit i of us.
+func (e *Engine) canonical(us *unitSet, i int) PageRef {
+	if us.content == nil {
+		return e.contents[i].first
+	}
+	return e.dunits[i].first
+}
+
+// account computes per-source and total accounting of plan p over us.
+func (e *Engine) account(us *unitSet, p *plan) ([]SourceStats, Totals) {
+	per := make([]SourceStats, len(e.sources))
+	var units int64
+	for si := range e.sources {
+		s := &e.sources[si]
+		t := &per[si].Totals
+		per[si].Name, per[si].Domain = s.name, s.dom
+		t.TotalBytes = s.pages * PageSize
+		t.MetadataBytes = MetadataPerSource + int64(len(s.name)) +
+			int64(len(s.segs))*MetadataPerExtent + int64(len(s.entries))*MetadataPerPage
+		for _, g := range s.segs {
+			if g.first < 0 {
+				t.Pages.Zero += g.count
+			}
+		}
+		// every non-zero page is shared unless it is canonical (below)
+		t.Pages.Shared = int64(len(s.entries))
+	}
+	for i := 0; i < us.n; i++ {
+		t := &per[e.canonical(us, i).Source].Totals
+		t.Pages.Shared--
+		b := e.payloadBytes(p, us, i)
+		switch p.kind[i] {
+		case KindPatched:
+			t.Pages.Patched++
+			t.Bytes.Patched += b
+			t.AfterPatchingBytes += b
+		case KindCompressed:
+			t.Pages.Compressed++
+			t.Bytes.Compressed += b
+			t.AfterPatchingBytes += PageSize
+		default:
+			t.Pages.Raw++
+			t.Bytes.Raw += b
+			t.AfterPatchingBytes += PageSize
+		}
+		t.AfterSharingBytes += PageSize
+		t.AfterCompressionBytes += b
+		t.MetadataBytes += MetadataPerUnit
+		units++
+	}
+	var tot Totals
+	for si := range per {
+		t := &per[si].Totals
+		t.StoredBytes = t.AfterCompressionBytes + t.MetadataBytes
+		t.SavedBytes = t.TotalBytes - t.StoredBytes
+		tot.add(t)
+	}
+	return per, tot
+}
+
+func (t *Totals) add(o *Totals) {
+	t.Pages.add(&o.Pages)
+	t.Bytes.add(&o.Bytes)
+	t.TotalBytes += o.TotalBytes
+	t.AfterSharingBytes += o.AfterSharingBytes
+	t.AfterPatchingBytes += o.AfterPatchingBytes
+	t.AfterCompressionBytes += o.AfterCompressionBytes
+	t.MetadataBytes += o.MetadataBytes
+	t.StoredBytes += o.StoredBytes
+	t.SavedBytes += o.SavedBytes
+}
+
+func (k *KindCounts) add(o *KindCounts) {
+	k.Zero += o.Zero
+	k.Shared += o.Shared
+	k.Patched += o.Patched
+	k.Compressed += o.Compressed
+	k.Raw += o.Raw
+}
