@@ -2,6 +2,8 @@ package source
 
 import (
 	"debug/elf"
+	"errors"
+	"io"
 	"fmt"
 	"sort"
 )
@@ -36,6 +38,9 @@ func (s *fileSource) loadELF() (err error) {
 		}
 	}()
 	ef, err := elf.NewFile(s.f)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("headers point past the end of the %d-byte file: %w", s.size, ErrTruncated)
+	}
 	if err != nil {
 		return fmt.Errorf("parse headers: %v: %w", err, ErrCorrupt)
 	}

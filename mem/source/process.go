@@ -22,6 +22,10 @@ type Process struct {
 	regions    []Region
 	skipped    []Skip
 	buf        []byte
+	pagemap    *os.File // nil if it cannot be opened: then every page is read
+	pmBuf      []byte
+	pmAddr     uint64 // address of the first entry held in pmBuf
+	pmN        uint64 // entries held
 }
 
 // OpenProcess prepares to read process pid. It checks early that the process
@@ -106,6 +110,11 @@ func (p *Process) Scan(sink Sink) error {
 	}
 	p.buf = make([]byte, ChunkSize)
 	defer func() { p.buf = nil }()
+	if pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", p.pid)); err == nil {
+		p.pagemap = pm
+		p.pmBuf = make([]byte, ChunkSize/PageSize*8)
+		defer func() { pm.Close(); p.pagemap, p.pmBuf = nil, nil }()
+	}
 	for _, m := range maps {
 		ok, why := selectMapping(m, p.fileBacked)
 		if !ok {
@@ -126,14 +135,32 @@ func (p *Process) scanMapping(m Mapping, sink Sink) error {
 	open := false // a region is started and addr continues it
 	for addr < m.End {
 		n := min(m.End-addr, uint64(len(p.buf)))
+		// Anonymous pages never touched are not present and read as zero:
+		// report them as zeros without reading (or faulting them in).
+		if m.Anonymous() && p.pagemap != nil {
+			if absent := p.absentPages(addr, n); absent > 0 {
+				if !open {
+					if err := p.startRegion(m, addr, sink); err != nil {
+						return err
+					}
+					open = true
+				}
+				if err := sink.Zeros(absent); err != nil {
+					return err
+				}
+				p.regions[len(p.regions)-1].Len += absent * PageSize
+				addr += absent * PageSize
+				continue
+			}
+			n = p.presentRun(addr, n)
+		}
 		got, err := linux.ReadProcessMemory(p.pid, addr, p.buf[:n])
 		got -= got % PageSize
 		if got > 0 {
 			if !open {
-				if err := sink.Region(Region{Name: m.Path, Start: addr, Len: m.End - addr, Perms: m.Perms}); err != nil {
+				if err := p.startRegion(m, addr, sink); err != nil {
 					return err
 				}
-				p.regions = append(p.regions, Region{Name: m.Path, Start: addr, Perms: m.Perms})
 				open = true
 			}
 			if err := sink.Pages(p.buf[:got]); err != nil {
@@ -158,6 +185,11 @@ func (p *Process) scanMapping(m Mapping, sink Sink) error {
 		addr += PageSize
 	}
 	return nil
+}
+
+func (p *Process) startRegion(m Mapping, addr uint64, sink Sink) error {
+	p.regions = append(p.regions, Region{Name: m.Path, Start: addr, Perms: m.Perms})
+	return sink.Region(Region{Name: m.Path, Start: addr, Len: m.End - addr, Perms: m.Perms})
 }
 
 func (p *Process) addSkip(addr uint64, name, why string) {
