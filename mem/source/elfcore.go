@@ -3,8 +3,8 @@ package source
 import (
 	"debug/elf"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"sort"
 )
 
