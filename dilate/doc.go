@@ -1,0 +1,54 @@
+// Package dilate runs unmodified programs under time dilation: a process
+// tree at factor k perceives time k times slower than real time.
+//
+// In a nutshell:
+//
+//   - Launch. Start re-executes the current binary as a small launcher
+//     (any binary importing dilate becomes one when VMUX_DILATE_LAUNCHER=1,
+//     from this package's init, on the main thread). The launcher blocks on
+//     a pipe until the supervisor has PTRACE_SEIZEd it, then sets
+//     no_new_privs, installs a seccomp filter on its thread and execs the
+//     command: the program runs filtered and traced from its first
+//     instruction, and every descendant inherits both.
+//   - Filter. The filter returns SECCOMP_RET_TRACE for exactly the
+//     syscalls that take or return times (filter.go; futex only for wait
+//     operations with a timeout, poll/epoll only with a positive timeout,
+//     socket options only for SO_RCVTIMEO/SO_SNDTIMEO) and ALLOW for the
+//     rest, so the program runs at full speed between those calls.
+//   - Trace loop. One locked OS thread holds every ptrace request and runs
+//     wait4(-1, __WALL). New threads, forks, vforks and execs are followed
+//     (TRACECLONE/FORK/VFORK/EXEC); EXITKILL kills the tree if the
+//     supervisor dies; any supervisor error kills the whole tree, so
+//     nothing runs half-dilated.
+//   - Exec hook. At each exec stop the supervisor runs mmap/mprotect/
+//     openat/close inside the tracee at a syscall instruction borrowed from
+//     its real vDSO, maps the replacement vDSO (dilate/vdso), a page of the
+//     real vDSO's addresses, the run's shared clock page (MAP_SHARED of the
+//     clock memfd through /proc/<supervisor>/fd/N) and a private scratch
+//     region, then points AT_SYSINFO_EHDR in the new auxv at the
+//     replacement. Clock reads then never leave user space. (ReadsTrap
+//     instead hides the vDSO with AT_IGNORE: every read becomes a trapped
+//     syscall.)
+//   - Rewriting. At a seccomp stop the supervisor converts time arguments
+//     into a scratch slot (never the caller's memory): relative virtual
+//     durations x k rounded up (a positive timeout never becomes zero),
+//     absolute virtual deadlines to real deadlines of the same clock; then
+//     asks for the syscall-exit stop, where it scales results (clock reads,
+//     remaining times, timer values, CPU times / s with s = share x k) and
+//     restores the argument registers, so a restarted syscall is seen and
+//     rewritten again with its original arguments. nanosleep and relative
+//     clock_nanosleep interrupted into restart_syscall keep their remaining
+//     time scaled (the kernel's restart block already holds the real
+//     deadline).
+//
+// Known limits: rdtsc/rdtscp cannot be trapped on this kernel (PR_SET_TSC
+// has no effect), so programs that read the TSC directly see real time;
+// io_uring timeouts (IORING_OP_TIMEOUT, LINK_TIMEOUT, io_uring_enter's
+// EXT_ARG timeout) are not rewritten; rusage returned by wait4/waitid and
+// /proc files (uptime, stat) are real; /proc/self/auxv still names the real
+// vDSO; a rate change or pause applies to sleeps entered after it (a
+// pending sleep keeps the real deadline computed at entry); 32-bit and x32
+// programs are refused; programs that call ptrace are stopped with
+// ErrUsesPtrace. While a run lasts, the supervisor reaps every child of its
+// process (wait4(-1)).
+package dilate

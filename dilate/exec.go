@@ -1,0 +1,288 @@
+package dilate
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/internal/linux"
+)
+
+// mmap/open constants for the injected calls (x86-64 Linux ABI).
+const (
+	protRead    = 1
+	protWrite   = 2
+	protExec    = 4
+	mapShared   = 1
+	mapPrivate  = 2
+	mapFixed    = 0x10
+	mapAnon     = 0x20
+	oCloexec    = 0x80000
+	atFdcwdU    = ^uint64(99) // AT_FDCWD (-100) as a register value
+	userCS64    = 0x33
+	auxvMaxRead = 1 << 20
+)
+
+var errGone = errors.New("tracee exited during exec injection")
+
+// execStop runs at every successful execve of a tracee: the new program has
+// not run a single instruction. It maps the scratch region (and, in vDSO
+// mode, the replacement vDSO and the clock page), then points
+// AT_SYSINFO_EHDR at the replacement (or hides the real vDSO in trap mode
+// so that every clock read becomes a trapped syscall).
+func (t *tracer) execStop(th *thread) error {
+	if former, err := linux.PtraceEventMsg(th.tid); err == nil && int(former) != th.tid {
+		delete(t.threads, int(former))
+	}
+	for tid, o := range t.threads {
+		if o.tgid == th.tgid && tid != th.tid {
+			delete(t.threads, tid) // killed by the exec
+		}
+	}
+	th.as, th.pending, th.restart = &aspace{}, nil, nil
+	err := t.injectAtExec(th)
+	if errors.Is(err, errGone) {
+		return nil
+	}
+	if err != nil {
+		return &TraceeError{Tid: th.tid, Op: "injecting at exec", Err: err}
+	}
+	return nil
+}
+
+func (t *tracer) injectAtExec(th *thread) error {
+	var regs linux.Regs
+	if err := linux.PtraceGetRegs(th.tid, &regs); err != nil {
+		return errGone
+	}
+	if regs.Cs != userCS64 {
+		return ErrUnsupportedABI
+	}
+	in := &injector{tid: th.tid, t: t}
+	// Finish the execve itself: inject from its syscall-exit stop.
+	if err := in.resumeToSyscallStop(); err != nil {
+		return err
+	}
+	if err := linux.PtraceGetRegs(th.tid, &in.saved); err != nil {
+		return errGone
+	}
+	ehdrAt, realBase, err := findAuxv(th.tid, in.saved.Rsp)
+	if err != nil {
+		return err
+	}
+	if realBase == 0 {
+		return fmt.Errorf("finding the vDSO: the kernel gave this program none (vdso=0?); dilation needs it")
+	}
+	start, end, err := vdsoRange(th.tid)
+	if err != nil {
+		return err
+	}
+	realImage := make([]byte, end-start)
+	if err := linux.TraceeRead(th.tid, start, realImage); err != nil {
+		return fmt.Errorf("reading the vDSO: %w", err)
+	}
+	i := bytes.Index(realImage, []byte{0x0f, 0x05}) // a syscall instruction to borrow
+	if i < 0 {
+		return fmt.Errorf("finding a syscall instruction in the vDSO: none")
+	}
+	in.insn = start + uint64(i)
+
+	size := uint64(scratchSize)
+	if t.vdso != nil {
+		size += vdso.RegionSize
+	}
+	base, err := in.call(sysMmap, 0, size, protRead|protWrite, mapPrivate|mapAnon, ^uint64(0), 0)
+	if err != nil {
+		return fmt.Errorf("mapping scratch memory: %w", err)
+	}
+	scratch := base
+	if t.vdso != nil {
+		scratch = base + vdso.RegionSize
+		if err := t.vdso.install(in, base, scratch, realImage, start); err != nil {
+			return err
+		}
+		if err := writeU64(th.tid, ehdrAt+8, base); err != nil {
+			return err
+		}
+	} else if err := writeU64(th.tid, ehdrAt, atIgnore); err != nil {
+		return err
+	}
+	th.as = newAspace(scratch)
+	return in.finish()
+}
+
+// findAuxv walks the initial stack (argc, argv, envp, auxv) at sp and
+// returns the address of the AT_SYSINFO_EHDR entry and its value.
+func findAuxv(tid int, sp uint64) (uint64, uint64, error) {
+	buf := make([]byte, 0, 64<<10)
+	word := func(i int) (uint64, error) {
+		for (i+1)*8 > len(buf) {
+			if len(buf) >= auxvMaxRead {
+				return 0, fmt.Errorf("parsing the initial stack: auxv not found within %d bytes", auxvMaxRead)
+			}
+			at := sp + uint64(len(buf))
+			chunk := make([]byte, 4096-at%4096) // never cross into an unmapped page
+			if err := linux.TraceeRead(tid, at, chunk); err != nil {
+				return 0, fmt.Errorf("reading the initial stack: %w", err)
+			}
+			buf = append(buf, chunk...)
+		}
+		return binary.LittleEndian.Uint64(buf[i*8:]), nil
+	}
+	argc, err := word(0)
+	if err != nil {
+		return 0, 0, err
+	}
+	i := int(argc) + 2 // skip argc, argv[], NULL
+	for {
+		v, err := word(i)
+		if err != nil {
+			return 0, 0, err
+		}
+		i++
+		if v == 0 {
+			break
+		}
+	}
+	for ; ; i += 2 {
+		typ, err := word(i)
+		if err != nil {
+			return 0, 0, err
+		}
+		if typ == atNull {
+			return 0, 0, fmt.Errorf("parsing auxv: no AT_SYSINFO_EHDR (the kernel gave no vDSO)")
+		}
+		if typ == atSysinfoEhdr {
+			val, err := word(i + 1)
+			return sp + uint64(i)*8, val, err
+		}
+	}
+}
+
+// vdsoRange finds the [vdso] mapping in /proc/TID/maps.
+func vdsoRange(tid int) (uint64, uint64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(tid) + "/maps")
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading maps: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasSuffix(line, "[vdso]") {
+			continue
+		}
+		rng, _, _ := strings.Cut(line, " ")
+		a, b, _ := strings.Cut(rng, "-")
+		s, err1 := strconv.ParseUint(a, 16, 64)
+		e, err2 := strconv.ParseUint(b, 16, 64)
+		if err1 != nil || err2 != nil || e <= s {
+			return 0, 0, fmt.Errorf("parsing maps line %q", line)
+		}
+		return s, e, nil
+	}
+	return 0, 0, fmt.Errorf("reading maps: no [vdso] mapping")
+}
+
+func writeU64(tid int, addr, v uint64) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	if err := traceeWrite(tid, addr, b[:]); err != nil {
+		return fmt.Errorf("rewriting auxv: %w", err)
+	}
+	return nil
+}
+
+// injector runs syscalls inside a stopped tracee at a borrowed syscall
+// instruction, from a syscall-exit stop, and restores its registers.
+type injector struct {
+	t     *tracer
+	tid   int
+	insn  uint64
+	saved linux.Regs
+	sigs  []int // signals that arrived meanwhile, delivered at finish
+}
+
+// resumeToSyscallStop continues the tracee to its next syscall stop,
+// holding back signals that arrive on the way.
+func (in *injector) resumeToSyscallStop() error {
+	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
+		return errGone
+	}
+	for {
+		ws, err := linux.PtraceWaitTid(in.tid)
+		if err != nil {
+			return errGone
+		}
+		if ws.Exited() || ws.Signaled() {
+			_ = in.t.handle(in.tid, ws)
+			return errGone
+		}
+		if !ws.Stopped() {
+			continue
+		}
+		sig := ws.StopSignal()
+		if sig == syscall.SIGTRAP|0x80 {
+			return nil
+		}
+		if sig != syscall.SIGTRAP && uint32(ws)>>16 == 0 {
+			in.sigs = append(in.sigs, int(sig))
+		}
+		if err := linux.PtraceSyscall(in.tid, 0); err != nil {
+			return errGone
+		}
+	}
+}
+
+// call runs one syscall in the tracee and returns its result.
+func (in *injector) call(nr uint64, args ...uint64) (uint64, error) {
+	r := in.saved
+	r.Rax, r.Orig_rax, r.Rip = nr, nr, in.insn
+	for i, a := range args {
+		setArg(&r, i, a)
+	}
+	if err := linux.PtraceSetRegs(in.tid, &r); err != nil {
+		return 0, errGone
+	}
+	// Syscall-enter stop, then syscall-exit stop.
+	if err := in.resumeToSyscallStop(); err != nil {
+		return 0, err
+	}
+	if err := in.resumeToSyscallStop(); err != nil {
+		return 0, err
+	}
+	if err := linux.PtraceGetRegs(in.tid, &r); err != nil {
+		return 0, errGone
+	}
+	if e := retErrno(&r); e != 0 {
+		return 0, fmt.Errorf("injected syscall %d: %w", nr, syscall.Errno(e))
+	}
+	return r.Rax, nil
+}
+
+// finish restores the registers of the execve exit and lets the program start.
+func (in *injector) finish() error {
+	if err := linux.PtraceSetRegs(in.tid, &in.saved); err != nil {
+		return errGone
+	}
+	sig := 0
+	if len(in.sigs) > 0 {
+		sig = in.sigs[0]
+		for _, s := range in.sigs[1:] {
+			_ = linux.PtraceTgkill(in.tid, in.tid, s)
+		}
+	}
+	if err := linux.PtraceCont(in.tid, sig); err != nil {
+		return errGone
+	}
+	return nil
+}
+
+var traceeWrite = linux.TraceeWrite

@@ -1,0 +1,232 @@
+package dilate
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/vclock"
+)
+
+var errNoScratch = errors.New("no free scratch slot (too many concurrent rewritten syscalls)")
+
+// entries maps a syscall number to its rewriting; filled in init to keep
+// the table and the handlers next to each other.
+var entries [460]entryFunc
+
+// names for errors.
+var sysNames = map[uint64]string{}
+
+func syscallName(nr uint64) string {
+	if n, ok := sysNames[nr]; ok {
+		return n
+	}
+	return "#" + strconv.FormatUint(nr, 10)
+}
+
+func on(nr int, name string, f entryFunc) {
+	entries[nr] = f
+	sysNames[uint64(nr)] = name
+}
+
+func init() {
+	// Sleeps.
+	on(sysNanosleep, "nanosleep", sleepEntry(-1, 0, -1, 1))
+	on(sysClockNanosleep, "clock_nanosleep", sleepEntry(0, 2, 1, 3))
+	// Relative timeouts given as a const timespec.
+	on(sysEpollPwait2, "epoll_pwait2", constRelTs(3))
+	on(sysRtSigtimedwait, "rt_sigtimedwait", constRelTs(2))
+	on(sysSemtimedop, "semtimedop", constRelTs(3))
+	on(sysIoGetevents, "io_getevents", constRelTs(4))
+	on(sysIoPgetevents, "io_pgetevents", constRelTs(4))
+	// Relative timeouts the kernel updates with the time left.
+	on(sysPpoll, "ppoll", inoutRel(2, false))
+	on(sysPselect6, "pselect6", inoutRel(4, false))
+	on(sysRecvmmsg, "recvmmsg", inoutRel(4, false))
+	on(sysSelect, "select", inoutRel(4, true))
+	// Millisecond timeouts in a register.
+	on(sysPoll, "poll", msTimeout(2))
+	on(sysEpollWait, "epoll_wait", msTimeout(3))
+	on(sysEpollPwait, "epoll_pwait", msTimeout(3))
+	// Absolute deadlines.
+	on(sysMqTimedsend, "mq_timedsend", constAbsTs(4, vclock.Realtime))
+	on(sysMqTimedreceive, "mq_timedreceive", constAbsTs(4, vclock.Realtime))
+	on(sysFutex, "futex", futexEntry)
+	on(sysFutexWaitv, "futex_waitv", futexWaitvEntry)
+	// Socket timeouts.
+	on(sysSetsockopt, "setsockopt", setsockoptEntry)
+	on(sysGetsockopt, "getsockopt", getsockoptEntry)
+	// Clock reads that bypassed the vDSO.
+	on(sysClockGettime, "clock_gettime", clockGettimeEntry)
+	on(sysGettimeofday, "gettimeofday", gettimeofdayEntry)
+	on(sysTime, "time", timeEntry)
+	on(sysGetrusage, "getrusage", getrusageEntry)
+	on(sysTimes, "times", timesEntry)
+	on(sysSysinfo, "sysinfo", sysinfoEntry)
+	// Timers.
+	on(sysTimerfdSettime, "timerfd_settime", timerSettimeEntry(true))
+	on(sysTimerSettime, "timer_settime", timerSettimeEntry(false))
+	on(sysTimerfdGettime, "timerfd_gettime", timerGettimeEntry(true))
+	on(sysTimerGettime, "timer_gettime", timerGettimeEntry(false))
+	on(sysSetitimer, "setitimer", setitimerEntry)
+	on(sysGetitimer, "getitimer", getitimerEntry)
+	on(sysAlarm, "alarm", alarmEntry)
+}
+
+// sleepEntry handles nanosleep (clockArg < 0: MONOTONIC, relative) and
+// clock_nanosleep. An interrupted relative sleep reports its remaining
+// time (rem) scaled to virtual, also when restart_syscall resumes it.
+func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
+	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+		id := vclock.Monotonic
+		if clockArg >= 0 {
+			id = vclock.ClockID(int32(arg(regs, clockArg)))
+		}
+		abs := flagsArg >= 0 && arg(regs, flagsArg)&timerAbstime != 0
+		var f, back conv
+		switch id.Kind() {
+		case vclock.KindWall:
+			f, back = relWall(&c.p), backWall(&c.p)
+			if abs {
+				f = absWall(&c.p, id)
+			}
+		case vclock.KindCPU:
+			f, back = relCPU(&c.p), backCPU(&c.p)
+			if abs {
+				f = relCPU(&c.p) // CPU clocks have no base: scale the value
+			}
+		default:
+			return false, nil
+		}
+		need, err := rewriteTs(th, c, regs, reqArg, 0, f)
+		if !need || err != nil || abs {
+			return need, err
+		}
+		rem := arg(regs, remArg)
+		c.exit = func(_ *tracer, th *thread, _ *call, regs *linux.Regs) error {
+			e := retErrno(regs)
+			if rem == 0 || (e != errnoEINTR && e != errRestartBlock) {
+				return nil
+			}
+			scale := func(m mem) error { return scaleTsAt(m, rem, 1, back) }
+			if e == errRestartBlock {
+				th.restart = scale
+			}
+			return scale(mem{th.tid})
+		}
+		return true, nil
+	}
+}
+
+func constRelTs(i int) entryFunc {
+	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+		return rewriteTs(th, c, regs, i, 0, relWall(&c.p))
+	}
+}
+
+func constAbsTs(i int, id vclock.ClockID) entryFunc {
+	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+		return rewriteTs(th, c, regs, i, 0, absWall(&c.p, id))
+	}
+}
+
+func inoutRel(i int, tv bool) entryFunc {
+	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+		var need bool
+		var err error
+		if tv {
+			need, err = rewriteTv(th, c, regs, i, 0, relWall(&c.p))
+		} else {
+			need, err = rewriteTs(th, c, regs, i, 0, relWall(&c.p))
+		}
+		if need {
+			c.exit = func(_ *tracer, th *thread, c *call, _ *linux.Regs) error {
+				return copyBackTs(th, c, i, 0, tv)
+			}
+		}
+		return need, err
+	}
+}
+
+// msTimeout scales an int millisecond timeout (the filter passes only
+// positive ones), rounding up and saturating at INT_MAX.
+func msTimeout(i int) entryFunc {
+	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+		ms := int64(int32(arg(regs, i)))
+		if ms <= 0 {
+			return false, nil
+		}
+		real := int64(c.p.VirtToReal(time.Duration(ms) * time.Millisecond))
+		rms := (real + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+		if rms > math.MaxInt32 || real == math.MaxInt64 {
+			rms = math.MaxInt32
+		}
+		setArg(regs, i, uint64(rms))
+		return true, nil
+	}
+}
+
+// futexEntry rewrites the timeout of the waiting operations (the filter
+// passes only those, with a non-NULL timeout): FUTEX_WAIT's is relative,
+// the others' absolute on MONOTONIC, or REALTIME with FUTEX_CLOCK_REALTIME
+// (FUTEX_LOCK_PI always REALTIME).
+func futexEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+	op := uint32(regs.Rsi)
+	id := vclock.Monotonic
+	if op&futexClockRealtime != 0 {
+		id = vclock.Realtime
+	}
+	switch op & futexCmdMask {
+	case futexWait:
+		return rewriteTs(th, c, regs, 3, 0, relWall(&c.p))
+	case futexLockPI:
+		return rewriteTs(th, c, regs, 3, 0, absWall(&c.p, vclock.Realtime))
+	case futexWaitBitset, futexWaitRequeuePI, futexLockPI2:
+		return rewriteTs(th, c, regs, 3, 0, absWall(&c.p, id))
+	}
+	return false, nil
+}
+
+// futexWaitvEntry converts futex_waitv's absolute deadline on clockid (arg 4).
+func futexWaitvEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+	id := vclock.ClockID(int32(regs.R8))
+	if id != vclock.Monotonic && id != vclock.Realtime {
+		return false, nil // the kernel rejects it
+	}
+	return rewriteTs(th, c, regs, 3, 0, absWall(&c.p, id))
+}
+
+func isSockTimeo(regs *linux.Regs) bool {
+	if int32(regs.Rsi) != solSocket {
+		return false
+	}
+	switch int32(regs.Rdx) {
+	case soRcvtimeoOld, soSndtimeoOld, soRcvtimeoNew, soSndtimeoNew:
+		return true
+	}
+	return false
+}
+
+// setsockoptEntry scales SO_RCVTIMEO/SO_SNDTIMEO (a timeval, or the same
+// 16-byte layout for the _NEW names).
+func setsockoptEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+	if !isSockTimeo(regs) || int32(regs.R8) < 16 {
+		return false, nil
+	}
+	return rewriteTv(th, c, regs, 3, 0, relWall(&c.p))
+}
+
+func getsockoptEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+	if !isSockTimeo(regs) || regs.R10 == 0 {
+		return false, nil
+	}
+	c.exit = func(_ *tracer, th *thread, c *call, regs *linux.Regs) error {
+		if retErrno(regs) != 0 {
+			return nil
+		}
+		return scaleTvAt(mem{th.tid}, c.saved.R10, 1, backWall(&c.p))
+	}
+	return true, nil
+}

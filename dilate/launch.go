@@ -1,0 +1,73 @@
+package dilate
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+
+	"github.com/vmux/vmux/internal/linux"
+)
+
+// launcherEnv marks a re-executed vmux (or test binary) as the launcher.
+const launcherEnv = "VMUX_DILATE_LAUNCHER"
+
+// syncFd is the launcher's end of the start pipe (the first ExtraFile).
+const syncFd = 3
+
+// Launcher exit statuses, reported when the command never started.
+const (
+	launchFailed   = 126
+	launchNotFound = 127
+)
+
+// init turns any binary that imports dilate into the launcher when the
+// supervisor re-executes it: package init runs on the main thread (the
+// runtime locks it during init), the one the supervisor seized.
+func init() {
+	if os.Getenv(launcherEnv) != "1" {
+		return
+	}
+	runtime.LockOSThread()
+	os.Exit(launch(os.Args[1:]))
+}
+
+// launch waits until the supervisor has seized it, installs the seccomp
+// filter on this thread and execs the command. It returns only on failure.
+func launch(argv []string) int {
+	if len(argv) < 1 {
+		fmt.Fprintln(os.Stderr, "vmux launcher: no command")
+		return launchFailed
+	}
+	var b [1]byte
+	n, _ := syscall.Read(syncFd, b[:])
+	if n != 1 {
+		// The supervisor went away without seizing us: run nothing.
+		return launchFailed
+	}
+	syscall.Close(syncFd)
+	prog, err := buildFilter()
+	if err == nil {
+		err = linux.SetNoNewPrivs()
+	}
+	if err == nil {
+		err = linux.InstallSeccomp(prog)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vmux launcher: %v\n", err)
+		return launchFailed
+	}
+	env := make([]string, 0, len(os.Environ()))
+	for _, kv := range os.Environ() {
+		if len(kv) >= len(launcherEnv)+1 && kv[:len(launcherEnv)+1] == launcherEnv+"=" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	err = syscall.Exec(argv[0], argv[1:], env)
+	fmt.Fprintf(os.Stderr, "vmux: exec %s: %v\n", argv[0], err)
+	if err == syscall.ENOENT {
+		return launchNotFound
+	}
+	return launchFailed
+}

@@ -1,0 +1,246 @@
+package dilate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/vclock"
+)
+
+// thread is one traced task.
+type thread struct {
+	tid     int
+	tgid    int
+	as      *aspace
+	pending *call // a rewritten syscall waiting for its exit stop
+	// restart scales remaining-time outputs when restart_syscall resumes
+	// an interrupted rewritten sleep (nil when none is pending).
+	restart func(m mem) error
+	fresh   bool // created, its initial PTRACE_EVENT_STOP not seen yet
+}
+
+// call is a rewritten syscall between its seccomp stop and its exit stop.
+type call struct {
+	saved linux.Regs // registers at entry, restored at exit
+	slot  uint64     // scratch slot, released at exit
+	p     vclock.Params
+	exit  func(t *tracer, th *thread, c *call, regs *linux.Regs) error
+	// restoreNr puts the original syscall number back (alarm -> setitimer).
+	restoreNr bool
+	wrote     [2]int64 // the last time struct written to the slot
+}
+
+// tracer is the trace loop's state; only the trace thread touches it.
+type tracer struct {
+	s       *Supervisor
+	root    int
+	threads map[int]*thread
+	status  Status
+	rootEnd bool
+	fatal   error // first supervisor error; the run is being torn down
+	vdso    *vdsoInjector
+}
+
+func newTracer(s *Supervisor, root int) *tracer {
+	t := &tracer{s: s, root: root, threads: map[int]*thread{}}
+	t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}}
+	if s.cfg.ClockReads == ReadsVDSO {
+		t.vdso = newVDSOInjector(s.cfg.Clock)
+	}
+	return t
+}
+
+// loop runs until no tracee is left.
+func (t *tracer) loop() (Status, error) {
+	for {
+		tid, ws, err := linux.PtraceWaitAny()
+		if err != nil {
+			if errors.Is(err, syscall.ECHILD) {
+				break
+			}
+			t.fail(&TraceeError{Op: "waiting for tracees", Err: err})
+			continue
+		}
+		if err := t.handle(tid, ws); err != nil {
+			t.fail(err)
+		}
+	}
+	switch {
+	case t.fatal != nil:
+		return t.status, t.fatal
+	case t.s.isClosed():
+		return t.status, ErrClosed
+	case !t.rootEnd:
+		return t.status, fmt.Errorf("tracing: root process %d vanished", t.root)
+	}
+	return t.status, nil
+}
+
+// fail records the first error and kills every tracee: no process may go
+// on running half-dilated.
+func (t *tracer) fail(err error) {
+	if t.fatal == nil {
+		t.fatal = err
+		t.s.log.Error("dilation failed, killing the run", "err", err)
+	}
+	t.s.killAll()
+}
+
+func (t *tracer) thread(tid int) *thread {
+	th := t.threads[tid]
+	if th == nil {
+		// A new task can report its first stop before its parent's
+		// clone/fork event: find its process from /proc.
+		tgid, ppid := procIDs(tid)
+		th = &thread{tid: tid, tgid: tgid, fresh: true}
+		for _, o := range t.threads {
+			if o.tgid == tgid && o.as != nil {
+				th.as = o.as
+				break
+			}
+		}
+		if th.as == nil {
+			if p := t.threads[ppid]; p != nil && p.as != nil {
+				th.as = p.as.fork()
+			} else {
+				th.as = &aspace{}
+			}
+		}
+		t.threads[tid] = th
+		t.s.trackTgid(tgid, true)
+	}
+	return th
+}
+
+func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
+	switch {
+	case ws.Exited() || ws.Signaled():
+		th := t.threads[tid]
+		delete(t.threads, tid)
+		if th != nil && th.tid == th.tgid {
+			t.s.trackTgid(th.tgid, false)
+		}
+		if tid == t.root {
+			t.rootEnd = true
+			if ws.Signaled() {
+				t.status = Status{Signal: ws.Signal()}
+			} else {
+				t.status = Status{Code: ws.ExitStatus()}
+			}
+		}
+		return nil
+	case !ws.Stopped():
+		return nil
+	}
+	th := t.thread(tid)
+	sig := ws.StopSignal()
+	if !(sig == syscall.SIGSTOP && ws.TrapCause() == linux.PtraceEventStop) {
+		th.fresh = false
+	}
+	if sig == syscall.SIGTRAP|0x80 {
+		return t.syscallExit(th)
+	}
+	if sig == syscall.SIGTRAP {
+		switch ev := ws.TrapCause(); ev {
+		case linux.PtraceEventSeccomp:
+			return t.seccompStop(th)
+		case linux.PtraceEventExec:
+			return t.execStop(th)
+		case linux.PtraceEventClone, linux.PtraceEventFork, linux.PtraceEventVfork:
+			return t.cloneStop(th, ev)
+		case linux.PtraceEventStop:
+			return t.cont(th, 0)
+		case 0:
+		default:
+			return t.cont(th, 0)
+		}
+	}
+	if ws.TrapCause() == linux.PtraceEventStop {
+		// Group-stop (SIGSTOP, SIGTSTP, ...) or a new task's first stop
+		// (SIGSTOP). LISTEN keeps a group-stopped task stopped until
+		// SIGCONT; a new task is not in a group-stop and just continues.
+		if th.fresh {
+			th.fresh = false
+			return t.cont(th, 0)
+		}
+		return ignoreGone(linux.PtraceListen(tid))
+	}
+	// Signal-delivery stop: deliver it unchanged.
+	return t.cont(th, int(sig))
+}
+
+func (t *tracer) cont(th *thread, sig int) error {
+	return ignoreGone(linux.PtraceCont(th.tid, sig))
+}
+
+// ignoreGone drops ESRCH: a tracee killed (SIGKILL, exit of its group)
+// between its stop and our request is reported by wait4 later.
+func ignoreGone(err error) error {
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+func (t *tracer) cloneStop(th *thread, ev int) error {
+	msg, err := linux.PtraceEventMsg(th.tid)
+	if err != nil {
+		return ignoreGone(err)
+	}
+	child := int(msg)
+	c := t.threads[child]
+	if c == nil {
+		c = &thread{tid: child, fresh: true}
+		t.threads[child] = c
+	}
+	switch ev {
+	case linux.PtraceEventClone:
+		c.tgid, _ = procIDs(child)
+		c.as = th.as // threads and CLONE_VM processes share memory
+	case linux.PtraceEventVfork:
+		c.tgid = child
+		c.as = th.as
+	default:
+		c.tgid = child
+		c.as = th.as.fork()
+	}
+	t.s.trackTgid(c.tgid, true)
+	return t.cont(th, 0)
+}
+
+// procIDs reads a task's thread-group id and parent pid from /proc.
+func procIDs(tid int) (tgid, ppid int) {
+	tgid = tid
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return tgid, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				tgid = n
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				ppid = n
+			}
+		}
+	}
+	return tgid, ppid
+}
+
+// params reads the clock's current parameters. The clock page is only
+// unreadable once closed, which ends the run.
+func (t *tracer) params() (vclock.Params, error) {
+	p, err := t.s.cfg.Clock.Load()
+	if err != nil {
+		return p, fmt.Errorf("reading the run's clock: %w", err)
+	}
+	return p, nil
+}

@@ -1,0 +1,133 @@
+package dilate
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+
+	"github.com/vmux/vmux/internal/linux"
+)
+
+// Scratch memory: every dilated address space gets one private anonymous
+// region, mapped at exec, cut into fixed slots. A rewritten syscall gets its
+// arguments from a slot instead of the caller's (possibly const, possibly
+// shared between threads) memory; the slot is freed at the syscall's exit.
+const (
+	slotSize    = 128
+	scratchSize = 64 << 10
+	numSlots    = scratchSize / slotSize
+	// pathSlot holds the memfd path during exec injection; never handed out.
+	pathSlot = numSlots - 1
+)
+
+// aspace is one address space (a process, or several sharing CLONE_VM).
+type aspace struct {
+	scratch uint64 // base of the scratch region; 0 until exec injection
+	free    []int  // free slot indexes
+}
+
+func newAspace(scratch uint64) *aspace {
+	a := &aspace{scratch: scratch, free: make([]int, 0, numSlots-1)}
+	for i := numSlots - 2; i >= 0; i-- {
+		a.free = append(a.free, i)
+	}
+	return a
+}
+
+// fork copies the allocator for a child that got a private copy of memory.
+func (a *aspace) fork() *aspace { return newAspace(a.scratch) }
+
+func (a *aspace) alloc() (uint64, bool) {
+	if len(a.free) == 0 {
+		return 0, false
+	}
+	i := a.free[len(a.free)-1]
+	a.free = a.free[:len(a.free)-1]
+	return a.scratch + uint64(i)*slotSize, true
+}
+
+func (a *aspace) release(addr uint64) {
+	if addr == 0 || addr < a.scratch || addr >= a.scratch+scratchSize {
+		return
+	}
+	a.free = append(a.free, int((addr-a.scratch)/slotSize))
+}
+
+// nsPerSec and friends convert kernel time structs.
+const (
+	nsPerSec  = int64(time.Second)
+	nsPerUsec = int64(time.Microsecond)
+)
+
+// tsToNs converts a timespec to ns, saturating; ok is false for a value the
+// kernel would reject (negative or nsec out of range): such calls are left
+// alone so the kernel reports EINVAL itself.
+func tsToNs(sec, nsec int64) (int64, bool) {
+	if sec < 0 || nsec < 0 || nsec >= nsPerSec {
+		return 0, false
+	}
+	if sec > (math.MaxInt64-nsec)/nsPerSec {
+		return math.MaxInt64, true
+	}
+	return sec*nsPerSec + nsec, true
+}
+
+// tvToNs converts a timeval (usec) to ns, saturating.
+func tvToNs(sec, usec int64) (int64, bool) {
+	if sec < 0 || usec < 0 || usec >= 1_000_000 {
+		return 0, false
+	}
+	if sec > (math.MaxInt64-usec*nsPerUsec)/nsPerSec {
+		return math.MaxInt64, true
+	}
+	return sec*nsPerSec + usec*nsPerUsec, true
+}
+
+// nsToTs splits ns (>= 0 or a negative absolute time) into sec, nsec.
+func nsToTs(ns int64) (int64, int64) {
+	sec, nsec := ns/nsPerSec, ns%nsPerSec
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+nsPerSec
+	}
+	return sec, nsec
+}
+
+// nsToTvUp splits ns into a timeval, rounding up to whole microseconds so a
+// positive timeout never becomes shorter (or zero).
+func nsToTvUp(ns int64) (int64, int64) {
+	sec, nsec := nsToTs(ns)
+	usec := (nsec + nsPerUsec - 1) / nsPerUsec
+	if usec == 1_000_000 {
+		sec, usec = sec+1, 0
+	}
+	return sec, usec
+}
+
+// nsToTvDown splits ns into a timeval truncated to microseconds.
+func nsToTvDown(ns int64) (int64, int64) {
+	sec, nsec := nsToTs(ns)
+	return sec, nsec / nsPerUsec
+}
+
+// mem reads and writes pairs of int64 in a tracee (timespec, timeval).
+type mem struct{ tid int }
+
+func (m mem) read(addr uint64, n int) ([]int64, error) {
+	buf := make([]byte, 8*n)
+	if err := linux.TraceeRead(m.tid, addr, buf); err != nil {
+		return nil, err
+	}
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(binary.LittleEndian.Uint64(buf[8*i:]))
+	}
+	return out, nil
+}
+
+func (m mem) write(addr uint64, v ...int64) error {
+	buf := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(buf[8*i:], uint64(x))
+	}
+	return linux.TraceeWrite(m.tid, addr, buf)
+}

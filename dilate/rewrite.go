@@ -1,0 +1,325 @@
+package dilate
+
+import (
+	"errors"
+	"math"
+	"syscall"
+	"time"
+
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/vclock"
+)
+
+// entryFunc rewrites a syscall at its seccomp stop. It returns true when it
+// changed regs (or needs the results), so the exit stop must be caught. A
+// caller's bad pointer or bad value is left for the kernel to reject.
+type entryFunc func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error)
+
+func arg(r *linux.Regs, i int) uint64 {
+	switch i {
+	case 0:
+		return r.Rdi
+	case 1:
+		return r.Rsi
+	case 2:
+		return r.Rdx
+	case 3:
+		return r.R10
+	case 4:
+		return r.R8
+	}
+	return r.R9
+}
+
+func setArg(r *linux.Regs, i int, v uint64) {
+	switch i {
+	case 0:
+		r.Rdi = v
+	case 1:
+		r.Rsi = v
+	case 2:
+		r.Rdx = v
+	case 3:
+		r.R10 = v
+	case 4:
+		r.R8 = v
+	default:
+		r.R9 = v
+	}
+}
+
+// errno returns e if rax holds -e.
+func retErrno(r *linux.Regs) int64 {
+	v := int64(r.Rax)
+	if v < 0 && v > -4096 {
+		return -v
+	}
+	return 0
+}
+
+func (t *tracer) seccompStop(th *thread) error {
+	var regs linux.Regs
+	if err := linux.PtraceGetRegs(th.tid, &regs); err != nil {
+		return ignoreGone(err)
+	}
+	nr := regs.Orig_rax
+	if nr == sysPtrace {
+		return &TraceeError{Tid: th.tid, Op: "tracing", Err: ErrUsesPtrace}
+	}
+	if th.as == nil || th.as.scratch == 0 {
+		// The launcher before its exec: nothing runs dilated yet.
+		return t.cont(th, 0)
+	}
+	restart := th.restart
+	th.restart = nil
+	var entry entryFunc
+	if nr == sysRestartSyscall {
+		if restart == nil {
+			return t.cont(th, 0)
+		}
+		entry = func(_ *tracer, _ *thread, c *call, _ *linux.Regs) (bool, error) {
+			c.exit = func(_ *tracer, th *thread, _ *call, regs *linux.Regs) error {
+				if e := retErrno(regs); e == errnoEINTR || e == errRestartBlock {
+					if e == errRestartBlock {
+						th.restart = restart
+					}
+					return restart(mem{th.tid})
+				}
+				return nil
+			}
+			return true, nil
+		}
+	} else if nr < uint64(len(entries)) {
+		entry = entries[nr]
+	}
+	if entry == nil {
+		return t.cont(th, 0)
+	}
+	p, err := t.params()
+	if err != nil {
+		return err
+	}
+	c := &call{saved: regs, p: p}
+	need, err := entry(t, th, c, &regs)
+	if err != nil || !need {
+		th.as.release(c.slot)
+		if err != nil {
+			return &TraceeError{Tid: th.tid, Op: "rewriting syscall " + syscallName(nr), Err: err}
+		}
+		return t.cont(th, 0)
+	}
+	if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
+		th.as.release(c.slot)
+		return ignoreGone(err)
+	}
+	th.pending = c
+	return ignoreGone(linux.PtraceSyscall(th.tid, 0))
+}
+
+func (t *tracer) syscallExit(th *thread) error {
+	c := th.pending
+	if c == nil {
+		return t.cont(th, 0)
+	}
+	th.pending = nil
+	defer th.as.release(c.slot)
+	var regs linux.Regs
+	if err := linux.PtraceGetRegs(th.tid, &regs); err != nil {
+		return ignoreGone(err)
+	}
+	if c.exit != nil {
+		if err := c.exit(t, th, c, &regs); err != nil && !gone(err) {
+			return &TraceeError{Tid: th.tid, Op: "rewriting result of " + syscallName(c.saved.Orig_rax), Err: err}
+		}
+	}
+	// The kernel preserves argument registers across a syscall; restore
+	// the caller's (a restarted syscall must see its original arguments
+	// and is rewritten again at its new seccomp stop).
+	regs.Rdi, regs.Rsi, regs.Rdx = c.saved.Rdi, c.saved.Rsi, c.saved.Rdx
+	regs.R10, regs.R8, regs.R9 = c.saved.R10, c.saved.R8, c.saved.R9
+	if c.restoreNr {
+		regs.Orig_rax = c.saved.Orig_rax
+	}
+	if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
+		return ignoreGone(err)
+	}
+	return t.cont(th, 0)
+}
+
+// gone reports an error from a tracee that vanished or whose memory went
+// away; the syscall's own result stands.
+func gone(err error) bool {
+	return err == nil || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.EFAULT)
+}
+
+// slot hands out the call's scratch slot.
+func (c *call) scratch(th *thread) (uint64, bool) {
+	if c.slot == 0 {
+		s, ok := th.as.alloc()
+		if !ok {
+			return 0, false
+		}
+		c.slot = s
+	}
+	return c.slot, true
+}
+
+// ---- time struct rewriting helpers ----
+
+// conv maps a virtual value to real (relative or absolute).
+type conv func(ns int64) int64
+
+func relWall(p *vclock.Params) conv {
+	return func(ns int64) int64 { return int64(p.VirtToReal(time.Duration(ns))) }
+}
+
+func relCPU(p *vclock.Params) conv {
+	return func(ns int64) int64 { return int64(p.CPUVirtToReal(time.Duration(ns))) }
+}
+
+func absWall(p *vclock.Params, id vclock.ClockID) conv {
+	return func(ns int64) int64 {
+		r, ok := p.RealDeadline(id, ns)
+		if !ok {
+			// Paused with the deadline ahead: it cannot come while paused.
+			return math.MaxInt64 / 2
+		}
+		return r
+	}
+}
+
+// back maps a real remaining time to virtual.
+func backWall(p *vclock.Params) conv {
+	return func(ns int64) int64 { return int64(p.RealToVirt(time.Duration(ns))) }
+}
+
+func backCPU(p *vclock.Params) conv {
+	return func(ns int64) int64 { return int64(p.CPURealToVirt(time.Duration(ns))) }
+}
+
+// rewriteTs copies the timespec at argument i, converted by f, into the
+// call's scratch slot (offset off) and points the argument there.
+func rewriteTs(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv) (bool, error) {
+	addr := arg(regs, i)
+	if addr == 0 {
+		return false, nil
+	}
+	m := mem{th.tid}
+	v, err := m.read(addr, 2)
+	if err != nil {
+		return false, nil // the kernel reports EFAULT itself
+	}
+	ns, ok := tsToNs(v[0], v[1])
+	if !ok {
+		return false, nil
+	}
+	slot, ok := c.scratch(th)
+	if !ok {
+		return false, errNoScratch
+	}
+	sec, nsec := nsToTs(f(ns))
+	if err := m.write(slot+off, sec, nsec); err != nil {
+		return false, err
+	}
+	c.wrote = [2]int64{sec, nsec}
+	setArg(regs, i, slot+off)
+	return true, nil
+}
+
+// rewriteTv is rewriteTs for a timeval, rounding the real value up.
+func rewriteTv(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv) (bool, error) {
+	addr := arg(regs, i)
+	if addr == 0 {
+		return false, nil
+	}
+	m := mem{th.tid}
+	v, err := m.read(addr, 2)
+	if err != nil {
+		return false, nil
+	}
+	ns, ok := tvToNs(v[0], v[1])
+	if !ok {
+		return false, nil
+	}
+	slot, ok := c.scratch(th)
+	if !ok {
+		return false, errNoScratch
+	}
+	sec, usec := nsToTvUp(f(ns))
+	if err := m.write(slot+off, sec, usec); err != nil {
+		return false, err
+	}
+	c.wrote = [2]int64{sec, usec}
+	setArg(regs, i, slot+off)
+	return true, nil
+}
+
+// scaleTsAt converts the n timespecs at addr in place (remaining times,
+// timer values the kernel wrote).
+func scaleTsAt(m mem, addr uint64, n int, f conv) error {
+	if addr == 0 {
+		return nil
+	}
+	v, err := m.read(addr, 2*n)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		ns, ok := tsToNs(v[2*i], v[2*i+1])
+		if !ok {
+			continue
+		}
+		v[2*i], v[2*i+1] = nsToTs(f(ns))
+	}
+	return m.write(addr, v...)
+}
+
+// scaleTvAt is scaleTsAt for timevals (truncating to microseconds, except
+// that a positive remaining time stays positive).
+func scaleTvAt(m mem, addr uint64, n int, f conv) error {
+	if addr == 0 {
+		return nil
+	}
+	v, err := m.read(addr, 2*n)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		ns, ok := tvToNs(v[2*i], v[2*i+1])
+		if !ok {
+			continue
+		}
+		r := f(ns)
+		if ns > 0 && r < nsPerUsec {
+			r = nsPerUsec
+		}
+		v[2*i], v[2*i+1] = nsToTvDown(r)
+	}
+	return m.write(addr, v...)
+}
+
+// copyBackTs writes the kernel's updated remaining time from the scratch
+// slot (offset off) to the caller's struct at argument i, scaled to
+// virtual, when the kernel changed what the entry wrote there.
+func copyBackTs(th *thread, c *call, i int, off uint64, tv bool) error {
+	m := mem{th.tid}
+	got, err := m.read(c.slot+off, 2)
+	if err != nil || (got[0] == c.wrote[0] && got[1] == c.wrote[1]) {
+		return err
+	}
+	f := backWall(&c.p)
+	if tv {
+		ns, ok := tvToNs(got[0], got[1])
+		if !ok {
+			return nil
+		}
+		sec, usec := nsToTvDown(f(ns))
+		return m.write(arg(&c.saved, i), sec, usec)
+	}
+	ns, ok := tsToNs(got[0], got[1])
+	if !ok {
+		return nil
+	}
+	sec, nsec := nsToTs(f(ns))
+	return m.write(arg(&c.saved, i), sec, nsec)
+}

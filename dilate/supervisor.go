@@ -1,0 +1,270 @@
+package dilate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/internal/linux"
+)
+
+// Config describes one dilated run.
+type Config struct {
+	Args []string // the command and its arguments; Args[0] is looked up in PATH
+	Env  []string // nil: the supervisor's environment
+	Dir  string
+	// Clock is the run's shared clock (required). Every rewritten syscall
+	// reads its current parameters, so a rate change or a pause applies
+	// to the next sleep at once.
+	Clock *vdso.Clock
+	// ClockReads selects how clock reads are dilated: ReadsVDSO (the
+	// default) maps the replacement vDSO and the clock page at every
+	// exec, so reads stay in user space; ReadsTrap hides the vDSO so
+	// every read is a trapped syscall (slow; a fallback and a baseline).
+	ClockReads            ClockReads
+	Stdin, Stdout, Stderr *os.File // nil: /dev/null
+	Logger                *slog.Logger
+}
+
+// ClockReads is a clock-read strategy.
+type ClockReads int
+
+const (
+	ReadsVDSO ClockReads = iota
+	ReadsTrap
+)
+
+// Status is how the root process of a run ended.
+type Status struct {
+	Code   int            // exit code, when Signal is 0
+	Signal syscall.Signal // the signal that killed it, or 0
+}
+
+func (s Status) String() string {
+	if s.Signal != 0 {
+		return "killed by " + s.Signal.String()
+	}
+	return fmt.Sprintf("exit status %d", s.Code)
+}
+
+// Supervisor traces one dilated process tree.
+type Supervisor struct {
+	cfg  Config
+	log  *slog.Logger
+	path string
+
+	done   chan struct{}
+	status Status
+	err    error
+
+	// mu guards tgids and closed: Close and Signal read them from other
+	// goroutines while the trace loop updates them.
+	mu     sync.Mutex
+	tgids  map[int]bool
+	root   int
+	closed bool
+}
+
+// Resolve checks a command before anything starts: it must be an existing
+// regular executable file, not setuid or setgid. It returns the path.
+func Resolve(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return "", &CommandError{Path: name, Err: fmt.Errorf("%w: %w", ErrCommand, err)}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", &CommandError{Path: name, Err: fmt.Errorf("%w: %w", ErrCommand, err)}
+	}
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+		return "", &CommandError{Path: name, Err: fmt.Errorf("%w: not an executable file", ErrCommand)}
+	}
+	if st.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+		return "", &CommandError{Path: path, Err: ErrSetuid}
+	}
+	return path, nil
+}
+
+// Start launches the command dilated and returns once it is traced. The
+// whole tree runs under the seccomp filter from its first instruction.
+// While a run lasts, the supervisor reaps every child of this process
+// (wait4(-1)): do not start other children concurrently.
+func Start(cfg Config) (*Supervisor, error) {
+	if len(cfg.Args) == 0 {
+		return nil, fmt.Errorf("%w: no command given", ErrBadConfig)
+	}
+	if cfg.Clock == nil {
+		return nil, fmt.Errorf("%w: no clock", ErrBadConfig)
+	}
+	path, err := Resolve(cfg.Args[0])
+	if err != nil {
+		return nil, err
+	}
+	if _, err := buildFilter(); err != nil {
+		return nil, fmt.Errorf("building seccomp filter: %w", err)
+	}
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, path: path, done: make(chan struct{}), tgids: map[int]bool{}}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	started := make(chan error, 1)
+	go s.run(started)
+	if err := <-started; err != nil {
+		<-s.done
+		return nil, err
+	}
+	return s, nil
+}
+
+// run owns the trace thread: every ptrace request comes from it.
+func (s *Supervisor) run(started chan<- error) {
+	defer close(s.done)
+	runtime.LockOSThread()
+	// The thread stays locked and dies with the goroutine: a thread that
+	// was a tracer must not be reused for other goroutines.
+	pid, err := s.launch()
+	if err != nil {
+		started <- err
+		return
+	}
+	started <- nil
+	t := newTracer(s, pid)
+	s.status, s.err = t.loop()
+}
+
+// launch starts the launcher stopped on its start pipe, seizes it and lets
+// it go on to install the filter and exec.
+func (s *Supervisor) launch() (int, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("finding vmux executable: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("creating start pipe: %w", err)
+	}
+	defer r.Close()
+	defer w.Close()
+	env := s.cfg.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	env = append(env[:len(env):len(env)], launcherEnv+"=1")
+	argv := []string{self, s.path}
+	argv = append(argv, s.cfg.Args...)
+	files := []*os.File{s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr, r}
+	var fds []uintptr
+	for i, f := range files {
+		if f == nil {
+			dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				return 0, fmt.Errorf("opening %s: %w", os.DevNull, err)
+			}
+			defer dn.Close()
+			files[i] = dn
+		}
+		fds = append(fds, files[i].Fd())
+	}
+	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{Dir: s.cfg.Dir, Env: env, Files: fds})
+	if err != nil {
+		return 0, fmt.Errorf("starting launcher: %w", err)
+	}
+	s.mu.Lock()
+	s.root = pid
+	s.tgids[pid] = true
+	s.mu.Unlock()
+	if err := linux.PtraceSeize(pid, traceOptions); err != nil {
+		// Closing the pipe unread makes the launcher exit without running
+		// anything; reap it so nothing is left behind.
+		w.Close()
+		_, _ = linux.PtraceWaitTid(pid)
+		if errors.Is(err, syscall.EPERM) {
+			return 0, fmt.Errorf("seizing launcher: %w", errors.Join(ErrAlreadyTraced, err))
+		}
+		return 0, fmt.Errorf("seizing launcher: %w", err)
+	}
+	if _, err := w.Write([]byte{1}); err != nil {
+		_ = linux.Kill(pid, syscall.SIGKILL)
+		_, _ = linux.PtraceWaitTid(pid)
+		return 0, fmt.Errorf("releasing launcher: %w", err)
+	}
+	return pid, nil
+}
+
+const traceOptions = linux.PtraceOTraceSysGood | linux.PtraceOTraceFork | linux.PtraceOTraceVfork |
+	linux.PtraceOTraceClone | linux.PtraceOTraceExec | linux.PtraceOTraceSeccomp | linux.PtraceOExitKill
+
+// Pid is the root process of the run.
+func (s *Supervisor) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.root
+}
+
+// Wait blocks until every process of the run has exited and returns how
+// the root process ended. A supervisor error (the run was torn down) or
+// Close is reported as the error.
+func (s *Supervisor) Wait() (Status, error) {
+	<-s.done
+	return s.status, s.err
+}
+
+// Signal forwards sig to the root process.
+func (s *Supervisor) Signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.tgids[s.root] {
+		return nil
+	}
+	return linux.Kill(s.root, sig)
+}
+
+// Close kills every process of the run and waits for the trace loop to
+// finish. Wait then returns ErrClosed (unless the run had already ended).
+func (s *Supervisor) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.killAllLocked()
+	s.mu.Unlock()
+	<-s.done
+	return nil
+}
+
+func (s *Supervisor) killAllLocked() {
+	for tgid := range s.tgids {
+		_ = linux.Kill(tgid, syscall.SIGKILL)
+	}
+}
+
+func (s *Supervisor) trackTgid(tgid int, alive bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if alive {
+		s.tgids[tgid] = true
+		if s.closed {
+			_ = linux.Kill(tgid, syscall.SIGKILL)
+		}
+	} else {
+		delete(s.tgids, tgid)
+	}
+}
+
+func (s *Supervisor) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// killAll tears the run down after a supervisor error.
+func (s *Supervisor) killAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.killAllLocked()
+}
