@@ -1,6 +1,8 @@
 package dilate
 
 import (
+	"context"
+	"log/slog"
 	"errors"
 	"fmt"
 	"os"
@@ -44,10 +46,12 @@ type tracer struct {
 	rootEnd bool
 	fatal   error // first supervisor error; the run is being torn down
 	vdso    *vdsoInjector
+	debug   bool // log every rewritten syscall
 }
 
 func newTracer(s *Supervisor, root int) *tracer {
-	t := &tracer{s: s, root: root, threads: map[int]*thread{}}
+	t := &tracer{s: s, root: root, threads: map[int]*thread{},
+		debug: s.log.Enabled(context.Background(), slog.LevelDebug)}
 	t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}}
 	if s.cfg.ClockReads == ReadsVDSO {
 		t.vdso = newVDSOInjector(s.cfg.Clock)

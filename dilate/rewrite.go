@@ -95,6 +95,10 @@ func (t *tracer) seccompStop(th *thread) error {
 	if entry == nil {
 		return t.cont(th, 0)
 	}
+	if t.debug {
+		t.s.log.Debug("seccomp stop", "tid", th.tid, "syscall", syscallName(nr),
+			"args", []uint64{regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9})
+	}
 	p, err := t.params()
 	if err != nil {
 		return err

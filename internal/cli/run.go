@@ -57,7 +57,7 @@ The exit status and fatal signals of CMD pass through.
 			}
 			log := slog.New(slog.DiscardHandler)
 			if verbose {
-				log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+				log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
 			clock, err := vdso.NewClock(name, cfg, log)
 			if err != nil {

@@ -1,0 +1,159 @@
+package conformance
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmux/vmux/dilate"
+	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/vclock"
+)
+
+// step is one B/E pair as observed.
+type step struct {
+	name       string
+	begin, end time.Time
+	virt, want int64
+}
+
+// tdfs are the factors every program runs under, with the virtual step
+// duration each uses (short at k = 10 so runs stay quick; long enough at
+// k = 0.5 that 10% exceeds timestamp jitter).
+var tdfs = []struct {
+	k string
+	d time.Duration
+}{
+	{"10", 20 * time.Millisecond},
+	{"0.5", 100 * time.Millisecond},
+}
+
+// attempts bounds how often a run whose only failures are timing upper
+// bounds is repeated: the machine is shared, and a tracee or the
+// supervisor descheduled for tens of ms overshoots any step. A step that
+// ends early in virtual time, a failed internal check, or a bad exit is a
+// bug and fails at once.
+const attempts = 3
+
+// runConformance runs argv (with the step duration appended) dilated at
+// k and checks every reported step.
+func runConformance(t *testing.T, k string, d time.Duration, minSteps int, argv ...string) {
+	t.Helper()
+	for i := 1; ; i++ {
+		late := runOnce(t, k, d, minSteps, argv...)
+		if len(late) == 0 || t.Failed() {
+			return
+		}
+		if i == attempts {
+			for _, l := range late {
+				t.Errorf("k=%s: %s (in each of %d runs)", k, l, attempts)
+			}
+			return
+		}
+		t.Logf("k=%s attempt %d: %d step(s) late, probably CPU contention: %v; running again", k, i, len(late), late)
+	}
+}
+
+// runOnce runs the program once; hard failures are reported on t, late
+// steps returned.
+func runOnce(t *testing.T, k string, d time.Duration, minSteps int, argv ...string) (late []string) {
+	t.Helper()
+	tdf, err := vclock.ParseTDF(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock, err := vdso.NewClock("", vclock.Config{TDF: tdf}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clock.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	args := append(argv[:len(argv):len(argv)], strconv.FormatInt(int64(d), 10))
+	sup, err := dilate.Start(dilate.Config{Args: args, Clock: clock, Stdout: w, Stderr: os.Stderr})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, fails := readSteps(r)
+	st, err := sup.Wait()
+	if err != nil {
+		t.Fatalf("supervisor: %v", err)
+	}
+	if st != (dilate.Status{}) {
+		t.Errorf("program ended with %v, want exit status 0", st)
+	}
+	for _, f := range fails {
+		t.Errorf("internal check failed: %s", f)
+	}
+	if len(steps) < minSteps {
+		t.Errorf("got %d complete steps, want at least %d", len(steps), minSteps)
+	}
+	kf := tdf.Float64()
+	for _, s := range steps {
+		wantReal := time.Duration(float64(s.want) * kf)
+		tol := max(wantReal/10, 5*time.Millisecond)
+		real := s.end.Sub(s.begin)
+		virtTol := int64(float64(tol) / kf)
+		early := s.virt < s.want-1000 // 1 us for the clock reads' rounding
+		ok := !early && real >= wantReal-tol && real <= wantReal+tol && s.virt <= s.want+virtTol
+		t.Logf("k=%s %-36s virtual %8.3f ms (want %8.3f)  real %8.3f ms (want %8.3f ± %.3f) %s",
+			k, s.name, ms(s.virt), ms(s.want), ms(int64(real)), ms(int64(wantReal)), ms(int64(tol)), okStr(ok))
+		switch {
+		case early:
+			t.Errorf("k=%s step %s ended early in virtual time: %d ns < %d ns", k, s.name, s.virt, s.want)
+		case !ok:
+			late = append(late, s.name+" out of bounds")
+		}
+	}
+	return late
+}
+
+func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+func okStr(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAIL"
+}
+
+// readSteps timestamps the program's B/E lines as they arrive.
+func readSteps(r *os.File) ([]step, []string) {
+	var steps []step
+	var fails []string
+	open := map[string]time.Time{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		now := time.Now()
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		switch {
+		case f[0] == "B" && len(f) == 2:
+			open[f[1]] = now
+		case f[0] == "E" && len(f) == 4:
+			b, ok := open[f[1]]
+			virt, err1 := strconv.ParseInt(f[2], 10, 64)
+			want, err2 := strconv.ParseInt(f[3], 10, 64)
+			if !ok || err1 != nil || err2 != nil {
+				fails = append(fails, "malformed line: "+sc.Text())
+				continue
+			}
+			steps = append(steps, step{name: f[1], begin: b, end: now, virt: virt, want: want})
+		case f[0] == "F":
+			fails = append(fails, strings.Join(f[1:], " "))
+		default:
+			fails = append(fails, fmt.Sprintf("unexpected output %q", sc.Text()))
+		}
+	}
+	return steps, fails
+}

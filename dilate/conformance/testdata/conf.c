@@ -1,0 +1,198 @@
+// Conformance program for dilated glibc binaries. Usage: conf D_NS
+// For each step it prints "B name" before and "E name virt_ns want_ns"
+// after, measured with CLOCK_MONOTONIC (vDSO); the test timestamps both
+// lines in real time. "F msg" reports a failed internal check.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long D;
+
+static long long ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long raw_ns(clockid_t c)
+{
+	struct timespec ts;
+	syscall(SYS_clock_gettime, c, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static struct timespec ts_of(long long n)
+{
+	struct timespec ts = {n / 1000000000LL, n % 1000000000LL};
+	return ts;
+}
+
+static long long t0;
+static void begin(const char *name)
+{
+	printf("B %s\n", name);
+	fflush(stdout);
+	t0 = ns(CLOCK_MONOTONIC);
+}
+static void end(const char *name, long long want)
+{
+	long long el = ns(CLOCK_MONOTONIC) - t0;
+	printf("E %s %lld %lld\n", name, el, want);
+	fflush(stdout);
+}
+static void fail(const char *msg)
+{
+	printf("F %s (errno %d)\n", msg, errno);
+	fflush(stdout);
+}
+
+static volatile sig_atomic_t alarms;
+static void on_alarm(int s) { (void)s; alarms++; }
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	D = atoll(argv[1]);
+	struct timespec ts;
+
+	// Clock progression, vDSO and raw syscall, REALTIME vs MONOTONIC.
+	begin("clock-vdso-raw");
+	long long m0 = ns(CLOCK_MONOTONIC), r0 = raw_ns(CLOCK_MONOTONIC), w0 = ns(CLOCK_REALTIME),
+		  b0 = raw_ns(CLOCK_BOOTTIME);
+	ts = ts_of(D);
+	nanosleep(&ts, NULL);
+	long long m1 = ns(CLOCK_MONOTONIC), r1 = raw_ns(CLOCK_MONOTONIC), w1 = ns(CLOCK_REALTIME),
+		  b1 = raw_ns(CLOCK_BOOTTIME);
+	end("clock-vdso-raw", D);
+	if (llabs((r1 - r0) - (m1 - m0)) > D / 10 || llabs((w1 - w0) - (m1 - m0)) > D / 10 ||
+	    llabs((b1 - b0) - (m1 - m0)) > D / 10)
+		fail("vDSO, raw-syscall, REALTIME and BOOTTIME progressions disagree");
+	if (r0 < m0 - D / 10 || r0 > m0 + D / 10)
+		fail("raw-syscall MONOTONIC differs from vDSO MONOTONIC");
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	if (llabs(tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL - ns(CLOCK_REALTIME)) > D)
+		fail("gettimeofday disagrees with CLOCK_REALTIME");
+	if (llabs((long long)time(NULL) - ns(CLOCK_REALTIME) / 1000000000LL) > 1)
+		fail("time() disagrees with CLOCK_REALTIME");
+
+	begin("nanosleep");
+	ts = ts_of(D);
+	nanosleep(&ts, NULL);
+	end("nanosleep", D);
+
+	begin("clock_nanosleep-abs-monotonic");
+	ts = ts_of(ns(CLOCK_MONOTONIC) + D);
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	end("clock_nanosleep-abs-monotonic", D);
+
+	begin("clock_nanosleep-abs-realtime");
+	ts = ts_of(ns(CLOCK_REALTIME) + D);
+	clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL);
+	end("clock_nanosleep-abs-realtime", D);
+
+	int p[2];
+	if (pipe(p))
+		fail("pipe");
+	begin("poll");
+	struct pollfd pfd = {p[0], POLLIN, 0};
+	poll(&pfd, 1, (int)(D / 1000000));
+	end("poll", D / 1000000 * 1000000);
+
+	begin("ppoll");
+	ts = ts_of(D);
+	ppoll(&pfd, 1, &ts, NULL);
+	end("ppoll", D);
+
+	begin("select");
+	fd_set rs;
+	FD_ZERO(&rs);
+	FD_SET(p[0], &rs);
+	tv.tv_sec = D / 1000000000LL;
+	tv.tv_usec = D % 1000000000LL / 1000;
+	select(p[0] + 1, &rs, NULL, NULL, &tv);
+	end("select", D / 1000 * 1000);
+
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN};
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+	begin("epoll_wait");
+	epoll_wait(ep, &ev, 1, (int)(D / 1000000));
+	end("epoll_wait", D / 1000000 * 1000000);
+
+	begin("futex-cond-timedwait-abs-realtime");
+	ts = ts_of(ns(CLOCK_REALTIME) + D);
+	pthread_mutex_lock(&mu);
+	while (pthread_cond_timedwait(&cv, &mu, &ts) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&mu);
+	end("futex-cond-timedwait-abs-realtime", D);
+
+	begin("timerfd-relative-periodic");
+	int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+	struct itimerspec its = {ts_of(D / 4), ts_of(D / 4)};
+	timerfd_settime(tfd, 0, &its, NULL);
+	unsigned long long n, total = 0;
+	while (total < 4) {
+		if (read(tfd, &n, 8) != 8) {
+			fail("timerfd read");
+			break;
+		}
+		total += n;
+	}
+	end("timerfd-relative-periodic", D);
+	struct itimerspec cur;
+	timerfd_gettime(tfd, &cur);
+	if (cur.it_interval.tv_sec * 1000000000LL + cur.it_interval.tv_nsec != D / 4)
+		fail("timerfd_gettime interval is not the virtual one");
+	close(tfd);
+
+	begin("timerfd-abs-realtime");
+	tfd = timerfd_create(CLOCK_REALTIME, 0);
+	struct itimerspec abs = {{0, 0}, ts_of(ns(CLOCK_REALTIME) + D)};
+	timerfd_settime(tfd, TFD_TIMER_ABSTIME, &abs, NULL);
+	if (read(tfd, &n, 8) != 8)
+		fail("timerfd read");
+	end("timerfd-abs-realtime", D);
+	close(tfd);
+
+	begin("setitimer");
+	signal(SIGALRM, on_alarm);
+	struct itimerval itv = {{0, 0}, {D / 1000000000LL, D % 1000000000LL / 1000}};
+	setitimer(ITIMER_REAL, &itv, NULL);
+	while (!alarms)
+		pause();
+	end("setitimer", D / 1000 * 1000);
+
+	begin("nanosleep-interrupted");
+	itv.it_value.tv_sec = D / 1000000000LL;
+	itv.it_value.tv_usec = D % 1000000000LL / 1000;
+	setitimer(ITIMER_REAL, &itv, NULL);
+	ts = ts_of(3 * D);
+	struct timespec rem = {0, 0};
+	int r = nanosleep(&ts, &rem);
+	end("nanosleep-interrupted", D / 1000 * 1000);
+	long long left = rem.tv_sec * 1000000000LL + rem.tv_nsec;
+	if (r != -1 || errno != EINTR)
+		fail("nanosleep was not interrupted");
+	else if (left < D || left > 2 * D + D / 10)
+		fail("nanosleep remaining time is not about 2D virtual");
+	return 0;
+}
