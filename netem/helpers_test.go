@@ -64,3 +64,19 @@ func fakeNet(t testing.TB, n *topology.Network, opts Options) (*Emulator, map[st
 	})
 	return e, nodes
 }
+
+// bestOf runs a real-time measurement up to n times and passes on the
+// first success: the machine is shared, and a descheduled emulator misses
+// deadlines through no fault of its own. Hard invariants inside f still
+// fail at once through t.Fatal; f returns an error for the timing bound.
+func bestOf(t *testing.T, n int, f func() error) {
+	t.Helper()
+	var err error
+	for i := 0; i < n; i++ {
+		if err = f(); err == nil {
+			return
+		}
+		t.Logf("attempt %d: %v", i+1, err)
+	}
+	t.Fatalf("timing bound missed %d times: %v", n, err)
+}

@@ -12,7 +12,7 @@ import (
 
 // Limits that keep a spec sane.
 const (
-	MaxNodes    = 4096
+	MaxNodes    = 1024
 	MaxNameLen  = 63
 	MinQueue    = ByteSize(1500) // one full-size Ethernet packet
 	maxTDF      = 1e4
