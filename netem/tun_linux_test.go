@@ -1,0 +1,164 @@
+package netem
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/topology"
+)
+
+// run runs a command and fails the test with its output on error.
+func run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func fdCount(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// tunNet creates one netns per node of n (named prefix-node, deleted at
+// cleanup), a TUN "vmux0" in each with the node's address, and returns
+// the endpoints and netns names.
+func tunNet(t testing.TB, n *topology.Network, prefix string) (map[string]Endpoint, map[string]string) {
+	t.Helper()
+	eps := map[string]Endpoint{}
+	ns := map[string]string{}
+	for _, nd := range n.Nodes {
+		name := fmt.Sprintf("%s-%s", prefix, nd.Name)
+		run(t, "ip", "netns", "add", name)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+		tun, err := OpenTUNInNetns("/run/netns/"+name, "vmux0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tun.Name() != "vmux0" {
+			t.Fatalf("TUN name %q", tun.Name())
+		}
+		run(t, "ip", "-n", name, "addr", "add", nd.Prefix(n).String(), "dev", "vmux0")
+		run(t, "ip", "-n", name, "link", "set", "vmux0", "up")
+		run(t, "ip", "-n", name, "link", "set", "lo", "up")
+		eps[nd.Name] = tun
+		ns[nd.Name] = name
+	}
+	return eps, ns
+}
+
+var rttRE = regexp.MustCompile(`= ([0-9.]+)/([0-9.]+)/([0-9.]+)/`)
+
+// TestPingThroughTUN pings between two network namespaces whose TUNs the
+// emulator joins over a - s1 - b with 5 ms per link: the RTT is 20 ms plus
+// serialization, never less. Afterwards no TUN, netns or fd remains.
+func TestPingThroughTUN(t *testing.T) {
+	testutil.MustRoot(t)
+	testutil.MustHaveCommand(t, "ip")
+	ping := testutil.MustHaveCommand(t, "ping")
+	n := compile(t, twoNodes)
+	fds := fdCount(t)
+	prefix := fmt.Sprintf("vmuxt%d", os.Getpid())
+	eps, ns := tunNet(t, n, prefix)
+	e, err := New(n, eps, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Run() }()
+	b, _ := n.Node("b")
+	want := 20.0 // ms: 4 x 5 ms; serialization of 84 B at 100 Mbit/s adds 27 us
+	bestOf(t, 3, func() error {
+		out := run(t, "ip", "netns", "exec", ns["a"], ping, "-n", "-q", "-c", "10", "-i", "0.05", "-W", "2", b.Addr.String())
+		m := rttRE.FindStringSubmatch(out)
+		if m == nil || !strings.Contains(out, " 0% packet loss") {
+			t.Fatalf("ping output:\n%s", out)
+		}
+		lo, _ := strconv.ParseFloat(m[1], 64)
+		avg, _ := strconv.ParseFloat(m[2], 64)
+		t.Logf("ping rtt min %.3f avg %.3f ms (configured %.1f)", lo, avg, want)
+		if lo < want {
+			t.Fatalf("rtt %.3f ms below the configured %.1f ms", lo, want)
+		}
+		if avg > want*1.02+0.2 {
+			return fmt.Errorf("avg rtt %.3f ms, want %.1f ms within 2%% + 200us", avg, want)
+		}
+		return nil
+	})
+	st := e.Stats()
+	if st.Delivered < 20 || st.Links[0].Sent == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	e.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range ns {
+		if err := exec.Command("ip", "-n", name, "link", "show", "vmux0").Run(); err == nil {
+			t.Errorf("TUN vmux0 still exists in %s after Close", name)
+		}
+		run(t, "ip", "netns", "del", name)
+	}
+	if out := run(t, "ip", "netns", "list"); strings.Contains(out, prefix) {
+		t.Errorf("netns left behind:\n%s", out)
+	}
+	if got := fdCount(t); got > fds {
+		t.Errorf("%d fds open after Close, %d before", got, fds)
+	}
+}
+
+// NewTUN accepts a TUN in the right mode (even a blocking fd) and rejects
+// files that are not.
+func TestNewTUN(t *testing.T) {
+	testutil.MustRoot(t)
+	f, name, err := linux.OpenTUNPolled("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun, err := NewTUN(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tun.Name() != name || !strings.HasPrefix(name, "tun") {
+		t.Fatalf("name %q vs %q", tun.Name(), name)
+	}
+	// Close unblocks a pending Read.
+	rerr := make(chan error, 1)
+	go func() {
+		_, err := tun.Read(make([]byte, 2048))
+		rerr <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	tun.Close()
+	select {
+	case err := <-rerr:
+		if !errClosed(err) {
+			t.Fatalf("read after close: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close did not unblock Read")
+	}
+	null, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if _, err := NewTUN(null); !errors.Is(err, linux.ErrNotTUN) {
+		t.Fatalf("NewTUN(/dev/null): %v", err)
+	}
+}
