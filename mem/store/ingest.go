@@ -1,0 +1,74 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/vmux/vmux/mem"
+	"github.com/vmux/vmux/mem/source"
+)
+
+// Meta is what a store records about a source besides its pages.
+type Meta struct {
+	Name     string
+	Kind     source.Kind
+	Domain   string
+	FileSize int64
+	Regions  []source.Region
+	Skipped  []source.Skip
+	Residue  []source.Extent
+}
+
+// engineSink feeds a source's pages into an engine.
+type engineSink struct {
+	e        *mem.Engine
+	idx      int
+	pages    int64
+	progress func(bytes int64)
+}
+
+func (k *engineSink) Region(source.Region) error { return nil }
+
+func (k *engineSink) Pages(b []byte) error {
+	for off := 0; off < len(b); off += mem.PageSize {
+		if err := k.e.AddPage(k.idx, b[off:off+mem.PageSize]); err != nil {
+			return err
+		}
+	}
+	k.pages += int64(len(b) / mem.PageSize)
+	if k.progress != nil {
+		k.progress(int64(len(b)))
+	}
+	return nil
+}
+
+func (k *engineSink) Zeros(n uint64) error {
+	if err := k.e.AddZeroPages(k.idx, int64(n)); err != nil {
+		return err
+	}
+	k.pages += int64(n)
+	if k.progress != nil {
+		k.progress(int64(n) * mem.PageSize)
+	}
+	return nil
+}
+
+// Ingest scans s into e as a new engine source and returns its metadata.
+// progress, if not nil, is called with the bytes of memory covered so far by
+// each batch. The page count is checked against the regions the source
+// reports, so a short read can never pass unnoticed.
+func Ingest(e *mem.Engine, s source.Source, progress func(bytes int64)) (Meta, error) {
+	k := &engineSink{e: e, idx: e.AddSource(s.Name(), mem.Domain(s.Domain())), progress: progress}
+	if err := s.Scan(k); err != nil {
+		return Meta{}, fmt.Errorf("scan %s: %w", s.Name(), err)
+	}
+	m := Meta{Name: s.Name(), Kind: s.Kind(), Domain: s.Domain(), FileSize: s.FileSize(),
+		Regions: s.Regions(), Skipped: s.Skipped(), Residue: s.Residue()}
+	var want int64
+	for _, r := range m.Regions {
+		want += int64(r.Pages())
+	}
+	if want != k.pages {
+		return Meta{}, fmt.Errorf("scan %s: regions cover %d pages but %d were read: %w", s.Name(), want, k.pages, ErrCorrupt)
+	}
+	return m, nil
+}
