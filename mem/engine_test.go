@@ -85,7 +85,7 @@ func newCorpus(seed uint64, nsrc, npages int) *corpus {
 	return c
 }
 
-func (c *corpus) run(t *testing.T, cfg Config) *Result {
+func (c *corpus) run(t testing.TB, cfg Config) *Result {
 	t.Helper()
 	e, err := NewEngine(cfg)
 	if err != nil {
@@ -129,7 +129,7 @@ func (c *corpus) run(t *testing.T, cfg Config) *Result {
 }
 
 // check decodes every page and verifies the encoding invariants.
-func (c *corpus) check(t *testing.T, res *Result, cross bool) {
+func (c *corpus) check(t testing.TB, res *Result, cross bool) {
 	t.Helper()
 	dst := make([]byte, PageSize)
 	var pages int64

@@ -1,0 +1,195 @@
+//go:build linux
+
+package mem
+
+import (
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Benchmarks run on the memory of real processes started once per run:
+// several python3, perl and redis-server instances.
+var (
+	benchOnce sync.Once
+	benchMem  *captured
+)
+
+func benchCapture(b *testing.B) *captured {
+	b.Helper()
+	benchOnce.Do(func() {
+		var procs []*proc
+		for i := 1; i <= 3; i++ {
+			procs = append(procs,
+				startProc(b, "python3", i, 20000*i),
+				startProc(b, "redis", i, 30000*i),
+				startProc(b, "perl", i, 20000*i))
+		}
+		benchMem = captureProcs(b, procs)
+	})
+	if benchMem == nil {
+		b.Fatal("no captured memory")
+	}
+	return benchMem
+}
+
+// nonZero returns the non-zero pages of c, in source order.
+func (c *captured) nonZero() [][]byte {
+	var out [][]byte
+	for _, ps := range c.pages {
+		for _, p := range ps {
+			if !isZeroForTest(p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func isZeroForTest(p []byte) bool {
+	for _, b := range p {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func percentile(d []time.Duration, q float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return float64(d[int(q*float64(len(d)-1))].Nanoseconds())
+}
+
+// BenchmarkScan: hash + zero check + identical-page index over real memory,
+// side by side with a plain copy of the same bytes (the baseline).
+func BenchmarkScan(b *testing.B) {
+	c := benchCapture(b)
+	var all [][]byte
+	for _, ps := range c.pages {
+		all = append(all, ps...)
+	}
+	b.Run("engine", func(b *testing.B) {
+		b.SetBytes(int64(len(all)) * PageSize)
+		for b.Loop() {
+			e, _ := NewEngine(Config{})
+			s := e.AddSource("all", "")
+			for _, p := range all {
+				if err := e.AddPage(s, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("memcpy-baseline", func(b *testing.B) {
+		dst := make([]byte, PageSize)
+		b.SetBytes(int64(len(all)) * PageSize)
+		for b.Loop() {
+			for _, p := range all {
+				copy(dst, p)
+			}
+		}
+	})
+}
+
+// BenchmarkRebuild: rebuild one page by kind, p50/p99 per page, beside a
+// 4 KiB copy (the cost of a raw page).
+func BenchmarkRebuild(b *testing.B) {
+	c := benchCapture(b)
+	one := c.corpus(func(int) Domain { return "" })
+	res := one.run(b, Config{})
+	byKind := map[Kind][]PageRef{}
+	for s, ps := range one.pages {
+		for p := range ps {
+			k := res.Page(s, int64(p)).Kind
+			byKind[k] = append(byKind[k], PageRef{s, int64(p)})
+		}
+	}
+	dst := make([]byte, PageSize)
+	for _, k := range []Kind{KindRaw, KindShared, KindPatched, KindCompressed} {
+		refs := byKind[k]
+		if len(refs) == 0 {
+			b.Fatalf("no %s pages in the real memory", k)
+		}
+		b.Run(k.String(), func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			i := 0
+			for b.Loop() {
+				r := refs[i%len(refs)]
+				i++
+				t0 := time.Now()
+				if err := res.Decode(r.Source, r.Page, dst); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.SetBytes(PageSize)
+			b.ReportMetric(percentile(lat, 0.5), "p50-ns")
+			b.ReportMetric(percentile(lat, 0.99), "p99-ns")
+		})
+	}
+}
+
+// BenchmarkPatchCreate: find a reference and encode the patch, per page,
+// for each detector, on the real memory's unique pages (after sharing).
+func BenchmarkPatchCreate(b *testing.B) {
+	c := benchCapture(b)
+	pages := c.nonZero()
+	for _, det := range []string{"hsd21", "sketch"} {
+		b.Run(det, func(b *testing.B) {
+			var lat []time.Duration
+			var patched, examined int64
+			for b.Loop() {
+				e, _ := NewEngine(Config{Detector: det})
+				s := e.AddSource("all", "")
+				for _, p := range pages {
+					_ = e.AddPage(s, p)
+				}
+				if err := e.compressAll(); err != nil {
+					b.Fatal(err)
+				}
+				us, _ := e.unitSets()
+				t0 := time.Now()
+				p, err := e.makePlan(us, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0)/time.Duration(max(p.det.Examined, 1)))
+				patched, examined = p.det.PatchesKept, p.det.Examined
+			}
+			b.ReportMetric(percentile(lat, 0.5), "ns/page-examined")
+			b.ReportMetric(float64(patched), "patched")
+			b.ReportMetric(float64(examined), "examined")
+		})
+	}
+}
+
+// BenchmarkDetectors: the whole engine with each detector on the same real
+// memory: pages patched, bytes saved, time.
+func BenchmarkDetectors(b *testing.B) {
+	c := benchCapture(b)
+	one := c.corpus(func(int) Domain { return "" })
+	saved := map[string]float64{}
+	for _, det := range []string{"hsd21", "sketch"} {
+		b.Run(det, func(b *testing.B) {
+			var st Stats
+			for b.Loop() {
+				st = one.run(b, Config{Detector: det}).Stats
+			}
+			b.SetBytes(st.Total.TotalBytes)
+			b.ReportMetric(float64(st.Total.Pages.Patched), "patched")
+			b.ReportMetric(float64(st.Total.SavedBytes)/(1<<20), "saved-MiB")
+			b.ReportMetric(float64(st.Total.StoredBytes)/(1<<20), "stored-MiB")
+			b.ReportMetric(float64(st.KSM.StoredBytes)/(1<<20), "ksm-stored-MiB")
+			b.ReportMetric(st.SavingsRatio, "x-ksm-savings")
+			b.ReportMetric(float64(st.Total.MetadataBytes)/float64(st.Total.TotalBytes)*100, "metadata-%")
+			saved[det] = float64(st.Total.SavedBytes)
+		})
+	}
+	if saved["hsd21"] > 0 {
+		b.Logf("sketch saves %.3fx the bytes hsd21 saves", saved["sketch"]/saved["hsd21"])
+	}
+}
