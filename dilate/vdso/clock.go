@@ -106,6 +106,10 @@ func mapClock(f *os.File, name string, log *slog.Logger) (*Clock, error) {
 // MAP_SHARED, at region base + ClockPageOffset). It stays owned by Clock.
 func (c *Clock) Fd() int { return int(c.f.Fd()) }
 
+// File is the memfd as an *os.File (for exec.Cmd.ExtraFiles); it stays
+// owned by Clock.
+func (c *Clock) File() *os.File { return c.f }
+
 // Name is the memfd name (or the path the clock was opened from).
 func (c *Clock) Name() string { return c.name }
 
