@@ -82,6 +82,11 @@ func setupInit() (*initProc, error) {
 	if os.Getpid() != 1 {
 		return nil, fmt.Errorf("%w: init runs as pid %d, not 1 of a new pid namespace", ErrInitFailed, os.Getpid())
 	}
+	// Undo the priority of whoever started us (the experiment daemon runs
+	// at a raised one); init leads its own process group.
+	if err := linux.SetGroupNice(0); err != nil {
+		return nil, fmt.Errorf("reset nice: %w", err)
+	}
 	if err := linux.MakeMountsPrivate(); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
 	}

@@ -90,3 +90,15 @@ func MountProc() error {
 func BindMount(src, dst string) error {
 	return syscallErr("mount", unix.Mount(src, dst, "", unix.MS_BIND, ""))
 }
+
+// SetCloexec marks fd close-on-exec (for descriptors inherited from a
+// parent, which Go leaves inheritable).
+func SetCloexec(fd int) { unix.CloseOnExec(fd) }
+
+// SetGroupNice sets the nice value of every thread of every process in the
+// calling process's process group (Linux nice values are per thread, and
+// PRIO_PGRP is the one call that reaches all of a Go process's threads).
+// Threads created later inherit it from their creator.
+func SetGroupNice(nice int) error {
+	return syscallErr("setpriority", unix.Setpriority(unix.PRIO_PGRP, 0, nice))
+}

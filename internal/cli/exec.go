@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/netd"
+	"github.com/vmux/vmux/node"
+)
+
+func init() { register(newExecCmd) }
+
+func newExecCmd() *cobra.Command {
+	var netName string
+	c := &cobra.Command{
+		Use:   "exec [--net NAME] NODE -- CMD [ARG...]",
+		Short: "Run a command inside a node of an experiment",
+		Long: `vmux exec runs CMD inside NODE: in its namespaces and cgroup, started by the
+node's init. stdin, stdout and stderr are passed as they are (a terminal stays a
+terminal), signals are forwarded and the exit status is CMD's. --net may be
+omitted when only one experiment is up.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := linux.RequireRoot("vmux exec"); err != nil {
+				return err
+			}
+			name, err := netd.Resolve(netName)
+			if err != nil {
+				return err
+			}
+			st, err := netd.Load(name)
+			if err != nil {
+				return err
+			}
+			argv := args[1:]
+			if argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				return fmt.Errorf("exec: no command given: vmux exec NODE -- CMD [ARG...]")
+			}
+			n, err := st.Node(args[0])
+			if err != nil {
+				return err
+			}
+			sigs := make(chan os.Signal, 8)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+			defer signal.Stop(sigs)
+			dir, _ := os.Getwd()
+			es, err := node.Exec(n.Name, n.Socket, node.ExecOptions{
+				Argv: argv, Env: os.Environ(), Dir: dir,
+				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Signals: sigs,
+			})
+			if err != nil {
+				return err
+			}
+			return exitCode(es.ShellCode())
+		},
+	}
+	c.Flags().StringVar(&netName, "net", "", "experiment name (default: the only one up)")
+	c.Flags().SetInterspersed(false)
+	return c
+}

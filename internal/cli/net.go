@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/netd"
+	"github.com/vmux/vmux/node"
+)
+
+func init() {
+	register(newNetCmd)
+	register(newNodeInitCmd)
+	register(newNetDaemonCmd)
+}
+
+func newNetCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "net",
+		Short: "Emulated networks of sandboxed nodes (DieCast experiments)",
+		Long: `vmux net brings up an experiment from a YAML spec: one sandbox per node (its own
+network, pid, mount, uts and ipc namespaces and a cgroup with its CPU, memory and
+disk shares) joined by a user-space link emulator. Needs root.`,
+	}
+	c.AddCommand(newNetUpCmd(), newNetStatusCmd(), newNetDownCmd())
+	return c
+}
+
+func newNetUpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "up SPEC",
+		Short: "Bring up the experiment described by SPEC (YAML)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t0 := time.Now()
+			st, err := netd.Up(args[0], netd.UpOptions{})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "experiment %s up in %.2fs: %d nodes, tdf %g, subnet %s\n",
+				st.Name, time.Since(t0).Seconds(), len(st.Nodes), st.TDF, st.Subnet)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tADDRESS\tINIT PID\tREACH IT WITH")
+			for _, n := range st.Nodes {
+				fmt.Fprintf(tw, "%s\t%s\t%d\tvmux exec --net %s %s -- CMD\n", n.Name, n.Address, n.Pid, st.Name, n.Name)
+			}
+			tw.Flush()
+			fmt.Fprintf(w, "status: vmux net status %s   stop: vmux net down %s   log: %s\n", st.Name, st.Name, st.LogFile)
+			return nil
+		},
+	}
+}
+
+func newNetStatusCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "Show running experiments, their nodes and link counters",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names := args
+			if len(names) == 0 {
+				all, err := netd.List()
+				if err != nil {
+					return err
+				}
+				names = all
+			}
+			var out []*netd.Status
+			for _, n := range names {
+				s, err := netd.GetStatus(n)
+				if err != nil {
+					return err
+				}
+				out = append(out, s)
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if out == nil {
+					out = []*netd.Status{}
+				}
+				return enc.Encode(out)
+			}
+			if len(out) == 0 {
+				fmt.Fprintln(w, "no experiment is up (vmux net up SPEC)")
+			}
+			for _, s := range out {
+				printStatus(w, s)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func printStatus(w io.Writer, s *netd.Status) {
+	health := "running"
+	if !s.DaemonAlive {
+		health = "DAEMON DEAD (vmux net down " + s.Name + " cleans up)"
+	}
+	fmt.Fprintf(w, "%s: %s, tdf %g, subnet %s, up since %s\n", s.Name, health, s.TDF, s.Subnet, s.Created.Local().Format(time.TimeOnly))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NODE\tADDRESS\tINIT PID\tALIVE\tCPU\tMEMORY")
+	for _, n := range s.Nodes {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%v\t%s\t%s\n", n.Name, n.Address, n.Pid, n.Alive, fmtCPU(n.CPU), fmtMem(n.Memory))
+	}
+	tw.Flush()
+	if s.Links != nil {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  LINK\tPACKETS\tBYTES\tSENT\tQUEUE DROPS\tLOSS DROPS\tMEAN QUEUE DELAY")
+		for _, l := range s.Links.Links {
+			fmt.Fprintf(tw, "  %s->%s\t%d\t%d\t%d\t%d\t%d\t%v\n", l.From, l.To, l.Packets, l.Bytes, l.Sent, l.QueueDrops, l.LossDrops, l.MeanQueueDelay())
+		}
+		tw.Flush()
+	}
+}
+
+func fmtCPU(c float64) string {
+	if c == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3g core", c)
+}
+
+func fmtMem(m int64) string {
+	if m == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d MiB", m>>20)
+}
+
+func newNetDownCmd() *cobra.Command {
+	var all bool
+	c := &cobra.Command{
+		Use:   "down [NAME]",
+		Short: "Tear an experiment down (idempotent; works after a crash)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := linux.RequireRoot("vmux net down"); err != nil {
+				return err
+			}
+			var names []string
+			switch {
+			case len(args) == 1:
+				names = args
+			case all:
+				l, err := netd.List()
+				if err != nil {
+					return err
+				}
+				names = l
+			default:
+				n, err := netd.Resolve("")
+				if err != nil {
+					return fmt.Errorf("%w (or pass --all)", err)
+				}
+				names = []string{n}
+			}
+			for _, n := range names {
+				t0 := time.Now()
+				if err := netd.Down(n, 3*time.Second); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "experiment %s down in %.2fs\n", n, time.Since(t0).Seconds())
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&all, "all", false, "tear down every experiment")
+	return c
+}
+
+// newNodeInitCmd is the hidden entry of a node's init (re-executed vmux).
+func newNodeInitCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: node.InitArg, Hidden: true, DisableFlagParsing: true,
+		RunE: func(*cobra.Command, []string) error {
+			if !node.IsInit() {
+				return node.ErrNotInit
+			}
+			return exitCode(node.InitMain())
+		},
+	}
+}
+
+// newNetDaemonCmd is the hidden entry of an experiment daemon.
+func newNetDaemonCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: netd.DaemonArg + " NAME", Hidden: true, Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return exitCode(netd.DaemonMain(args[0]))
+		},
+	}
+}
+
+func exitCode(c int) error {
+	if c == 0 {
+		return nil
+	}
+	return &ExitError{Code: c}
+}

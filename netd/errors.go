@@ -1,0 +1,29 @@
+package netd
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNotFound: no experiment of that name is up.
+	ErrNotFound = errors.New("no such experiment (see vmux net status)")
+	// ErrAlreadyUp: an experiment of that name is running.
+	ErrAlreadyUp = errors.New("experiment already up (vmux net down NAME first)")
+	// ErrAmbiguous: several experiments are up and none was named.
+	ErrAmbiguous = errors.New("several experiments are up: name one with --net")
+	// ErrNoNode: the experiment has no node of that name.
+	ErrNoNode = errors.New("no such node in the experiment")
+	// ErrDaemon: the experiment daemon failed to bring the experiment up.
+	ErrDaemon = errors.New("experiment daemon failed")
+)
+
+// DaemonError carries the daemon's own report and where its log is.
+type DaemonError struct {
+	Name, Log, Msg string
+}
+
+func (e *DaemonError) Error() string {
+	return fmt.Sprintf("bring up %s: %s (log: %s)", e.Name, e.Msg, e.Log)
+}
+func (e *DaemonError) Unwrap() error { return ErrDaemon }
