@@ -1,0 +1,204 @@
+package dilate
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/vclock"
+)
+
+func newClock(t *testing.T, k string, share string) *vdso.Clock {
+	t.Helper()
+	tdf, err := vclock.ParseTDF(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := vclock.Config{TDF: tdf}
+	if share != "" {
+		if cfg.Share, err = vclock.ParseShare(share); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := vdso.NewClock("", cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// run runs args dilated at k and returns its status and stdout.
+func run(t *testing.T, k string, args ...string) (Status, string, error) {
+	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	sup, err := Start(Config{Args: args, Clock: newClock(t, k, ""), Stdout: out, Stderr: os.Stderr})
+	if err != nil {
+		return Status{}, "", err
+	}
+	st, err := sup.Wait()
+	b, _ := os.ReadFile(out.Name())
+	return st, string(b), err
+}
+
+func python(t *testing.T) string {
+	t.Helper()
+	py := testutil.MustHaveCommand(t, "python3")
+	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Fatalf("finding python3: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestExitStatusPassesThrough(t *testing.T) {
+	st, _, err := run(t, "2", "/bin/sh", "-c", "exit 7")
+	if err != nil || st != (Status{Code: 7}) {
+		t.Fatalf("got %v, %v; want exit status 7", st, err)
+	}
+}
+
+func TestFatalSignalPassesThrough(t *testing.T) {
+	st, _, err := run(t, "2", "/bin/sh", "-c", "kill -TERM $$")
+	if err != nil || st != (Status{Signal: syscall.SIGTERM}) {
+		t.Fatalf("got %v, %v; want killed by SIGTERM", st, err)
+	}
+}
+
+func TestBadCommands(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clock := newClock(t, "2", "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want error
+	}{
+		{"missing", []string{filepath.Join(dir, "nope")}, ErrCommand},
+		{"not-in-path", []string{"vmux-no-such-command"}, ErrCommand},
+		{"not-executable", []string{plain}, ErrCommand},
+		{"directory", []string{dir}, ErrCommand},
+		{"empty", nil, ErrBadConfig},
+	} {
+		_, err := Start(Config{Args: tc.args, Clock: clock})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, err := Start(Config{Args: []string{"/bin/true"}}); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("no clock: got %v, want ErrBadConfig", err)
+	}
+}
+
+func TestSetuidRefused(t *testing.T) {
+	testutil.MustRoot(t)
+	p := filepath.Join(t.TempDir(), "suid")
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Start(Config{Args: []string{p}, Clock: newClock(t, "2", "")})
+	if !errors.Is(err, ErrSetuid) {
+		t.Fatalf("got %v, want ErrSetuid", err)
+	}
+}
+
+func TestProgramUsingPtraceIsStopped(t *testing.T) {
+	strace := testutil.MustHaveCommand(t, "strace")
+	start := time.Now()
+	_, _, err := run(t, "2", strace, "-f", "/bin/sleep", "5")
+	if !errors.Is(err, ErrUsesPtrace) {
+		t.Fatalf("got %v, want ErrUsesPtrace", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("took %v: the run was not torn down at once", el)
+	}
+}
+
+// TestForkVforkExecChain: a shell forks and execs; python's subprocess
+// spawns with vfork; every descendant must sleep dilated.
+func TestForkVforkExecChain(t *testing.T) {
+	py := python(t)
+	script := `import subprocess, time
+t = time.monotonic()
+subprocess.run(["/bin/sh", "-c", "sleep 0.03 & /bin/sh -c 'exec sleep 0.03'; wait"], check=True)
+print(round((time.monotonic() - t) * 1000))`
+	start := time.Now()
+	st, out, err := run(t, "10", py, "-c", script)
+	real := time.Since(start)
+	if err != nil || st != (Status{}) {
+		t.Fatalf("got %v, %v", st, err)
+	}
+	// Two 30 ms virtual sleeps in parallel: 300 ms real at k = 10.
+	if real < 300*time.Millisecond || real > 3*time.Second {
+		t.Errorf("chain took %v real, want about 300 ms plus startup", real)
+	}
+	t.Logf("virtual %s ms, real %v", strings.TrimSpace(out), real)
+}
+
+// TestStopContinueDuringSleep: a group-stop in the middle of a dilated
+// sleep (SIGSTOP/SIGCONT, no handler) resumes it through restart_syscall
+// with the real deadline unchanged.
+func TestStopContinueDuringSleep(t *testing.T) {
+	clock := newClock(t, "10", "")
+	start := time.Now()
+	sup, err := Start(Config{Args: []string{"/bin/sleep", "0.05"}, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if err := sup.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := sup.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sup.Wait()
+	real := time.Since(start)
+	if err != nil || st != (Status{}) {
+		t.Fatalf("got %v, %v", st, err)
+	}
+	if real < 500*time.Millisecond || real > 800*time.Millisecond {
+		t.Errorf("sleep 0.05 at k=10 with a stop took %v real, want 500 ms (+ startup)", real)
+	}
+}
+
+func TestCloseKillsTheTree(t *testing.T) {
+	clock := newClock(t, "1", "")
+	sup, err := Start(Config{Args: []string{"/bin/sh", "-c", "sleep 100 & sleep 100; wait"}, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	pid := sup.Pid()
+	if err := sup.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sup.Wait(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Wait after Close: %v, want ErrClosed", err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("root %d still exists after Close (%v)", pid, err)
+	}
+}
