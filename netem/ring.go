@@ -24,7 +24,7 @@ func (r *ring) grow() {
 	n := max(16, 2*len(r.buf))
 	nb := make([]packet, n)
 	for i := 0; i < r.size; i++ {
-		nb[i] = r.buf[(r.head+i)%len(r.buf)]
+		nb[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
 	}
 	r.buf, r.head = nb, 0
 }
@@ -36,17 +36,17 @@ func (r *ring) push(p packet) bool {
 	if r.size == len(r.buf) {
 		r.grow()
 	}
-	mask := len(r.buf)
+	mask := len(r.buf) - 1 // len is a power of two
 	i := r.size
 	for i > 0 {
-		prev := &r.buf[(r.head+i-1)%mask]
+		prev := &r.buf[(r.head+i-1)&mask]
 		if prev.at <= p.at {
 			break
 		}
-		r.buf[(r.head+i)%mask] = *prev
+		r.buf[(r.head+i)&mask] = *prev
 		i--
 	}
-	r.buf[(r.head+i)%mask] = p
+	r.buf[(r.head+i)&mask] = p
 	r.size++
 	return i == 0
 }
@@ -54,7 +54,7 @@ func (r *ring) push(p packet) bool {
 func (r *ring) pop() packet {
 	p := r.buf[r.head]
 	r.buf[r.head] = packet{}
-	r.head = (r.head + 1) % len(r.buf)
+	r.head = (r.head + 1) & (len(r.buf) - 1)
 	r.size--
 	return p
 }
