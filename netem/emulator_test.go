@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
 	"sort"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -333,5 +336,47 @@ func TestCloseLeavesNothing(t *testing.T) {
 	if g := runtime.NumGoroutine(); g > before {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines left (before %d):\n%s", g, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// errEndpoint fails every Read until closed.
+type errEndpoint struct {
+	reads  atomic.Int64
+	closed chan struct{}
+}
+
+func (f *errEndpoint) Read(p []byte) (int, error) {
+	select {
+	case <-f.closed:
+		return 0, os.ErrClosed
+	default:
+	}
+	f.reads.Add(1)
+	return 0, syscall.EIO
+}
+func (f *errEndpoint) Write(p []byte) (int, error) { return len(p), nil }
+func (f *errEndpoint) Close() error                { close(f.closed); return nil }
+
+// An endpoint that keeps failing is retried with backoff, not in a busy
+// loop, and Close still stops its reader.
+func TestReadErrorBackoff(t *testing.T) {
+	n := compile(t, twoNodes)
+	bad := &errEndpoint{closed: make(chan struct{})}
+	good, _ := NewFakePair(4)
+	e, err := New(n, map[string]Endpoint{"a": bad, "b": good}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- e.Run() }()
+	time.Sleep(300 * time.Millisecond)
+	e.Close()
+	<-done
+	// 1+2+4+...+100 ms: about 10 reads in 300 ms, never thousands.
+	if r := bad.reads.Load(); r < 3 || r > 20 {
+		t.Fatalf("%d reads of a failing endpoint in 300 ms", r)
+	}
+	if e.Stats().ReadErrs != uint64(bad.reads.Load()) {
+		t.Fatalf("ReadErrs %d, reads %d", e.Stats().ReadErrs, bad.reads.Load())
 	}
 }

@@ -1,26 +1,34 @@
 package netem
 
+import "time"
+
 // reader moves the packets node src sends into the first pipe of their
 // path. One goroutine per endpoint; it stops when the endpoint is closed.
 func (e *Emulator) reader(src int) {
 	ep := e.eps[src]
 	scratch := make([]byte, e.opts.MaxPacket)
 	row := src * e.nodes
+	var backoff time.Duration
 	for {
 		n, err := ep.Read(scratch)
 		if err != nil {
 			if e.closed.Load() || errClosed(err) {
 				return
 			}
-			e.ctr.readErrs.Add(1)
-			e.log.Warn("reading endpoint", "node", e.net.Nodes[src].Name, "err", err)
+			// A persistent error (interface gone or down) must not spin:
+			// back off, up to 100 ms, until Close.
+			if e.ctr.readErrs.Add(1)%1000 == 1 {
+				e.log.Warn("reading endpoint", "node", e.net.Nodes[src].Name, "err", err)
+			}
+			backoff = min(max(2*backoff, time.Millisecond), 100*time.Millisecond)
 			select {
 			case <-e.done:
 				return
-			default:
+			case <-time.After(backoff):
 			}
 			continue
 		}
+		backoff = 0
 		e.ctr.received.Add(1)
 		pkt := scratch[:n]
 		if n < 20 || pkt[0]>>4 != 4 {
