@@ -80,6 +80,29 @@ type daemon struct {
 	emu   *netem.Emulator
 	done  chan struct{}
 	wg    sync.WaitGroup
+	// closing counts TUN fds still being closed (see asyncClose).
+	closing sync.WaitGroup
+}
+
+// asyncClose closes its TUN in the background. Closing a TUN fd
+// unregisters the interface synchronously, ~20 ms each under the rtnl lock
+// and RCU grace periods; the emulator closes its endpoints one by one, so
+// 64 nodes took over a second. In parallel the kernel overlaps the waits.
+type asyncClose struct {
+	*netem.TUN
+	wg   *sync.WaitGroup
+	once sync.Once
+}
+
+func (a *asyncClose) Close() error {
+	a.once.Do(func() {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.TUN.Close()
+		}()
+	})
+	return nil
 }
 
 // startWorkers bounds concurrent node starts: each is a fork/exec plus a
@@ -124,7 +147,7 @@ func bringUp(name string, logf *os.File, log *slog.Logger) (*daemon, error) {
 					errs[i] = fmt.Errorf("node %s: %w", nd.Name, err)
 					continue
 				}
-				d.nodes[i], eps[i] = n, tun
+				d.nodes[i], eps[i] = n, &asyncClose{TUN: tun, wg: &d.closing}
 				mu.Lock()
 				d.st.Nodes = append(d.st.Nodes, nodeState(nw, nd, n))
 				err = d.st.save()
@@ -257,6 +280,7 @@ func (d *daemon) teardown() {
 		}()
 	}
 	wg.Wait()
+	d.closing.Wait()
 	removeRemains(d.name)
 }
 

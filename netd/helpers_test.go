@@ -102,7 +102,7 @@ func checkGone(t *testing.T, st *State) {
 }
 
 // execIn runs argv in node n and returns its stdout, stderr and status.
-func execIn(t *testing.T, st *State, n string, argv ...string) (string, string, node.ExitStatus) {
+func execIn(t testing.TB, st *State, n string, argv ...string) (string, string, node.ExitStatus) {
 	t.Helper()
 	ns, err := st.Node(n)
 	if err != nil {

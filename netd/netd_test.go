@@ -65,7 +65,7 @@ func TestUpStateAndNames(t *testing.T) {
 }
 
 // pingRTTs runs ping in node from to host to and returns the RTTs.
-func pingRTTs(t *testing.T, st *State, from, to string, count int) []time.Duration {
+func pingRTTs(t testing.TB, st *State, from, to string, count int) []time.Duration {
 	t.Helper()
 	out, errs, es := execIn(t, st, from, "ping", "-n", "-c", strconv.Itoa(count), "-i", "0.05", to)
 	if es.Code != 0 {
@@ -112,6 +112,30 @@ func TestPingRTT(t *testing.T) {
 	st := upFast(t, rttSpec)
 	pingRTTs(t, st, "a", "b", 2)
 	pingRTTs(t, st, "z1", "z2", 2)
+	want := 8 * time.Millisecond
+	tol := max(time.Duration(0.02*float64(want)), 200*time.Microsecond)
+	// Up to three rounds, each judged by the same bound (host load spikes
+	// delay the ping processes); an RTT below the configured one is never
+	// noise.
+	for try := 1; ; try++ {
+		got, zero := rttRound(t, st)
+		t.Logf("round %d: median RTT %v over 8 ms of links, %v over 0 ms (emulator+TUN cost); added %v, tolerance %v",
+			try, got, zero, got-zero, tol)
+		if got < want {
+			t.Fatalf("median RTT %v is below the configured %v: delay not applied", got, want)
+		}
+		d := got - zero - want
+		if d >= -tol && d <= tol {
+			return
+		}
+		if try == 3 {
+			t.Fatalf("links added %v to the RTT, want %v +- %v (3 rounds)", got-zero, want, tol)
+		}
+	}
+}
+
+// rttRound pings a->b and z1->z2 at the same time and returns both medians.
+func rttRound(t *testing.T, st *State) (time.Duration, time.Duration) {
 	var base []time.Duration
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -121,16 +145,7 @@ func TestPingRTT(t *testing.T) {
 	if len(rtts) < 58 || len(base) < 58 {
 		t.Fatalf("%d and %d of 60 pings answered", len(rtts), len(base))
 	}
-	want := 8 * time.Millisecond
-	tol := max(time.Duration(0.02*float64(want)), 200*time.Microsecond)
-	got, zero := median(rtts), median(base)
-	t.Logf("median RTT %v over 8 ms of links, %v over 0 ms (emulator+TUN cost); added %v, tolerance %v", got, zero, got-zero, tol)
-	if d := got - zero - want; d < -tol || d > tol {
-		t.Errorf("links added %v to the RTT, want %v +- %v", got-zero, want, tol)
-	}
-	if got < want {
-		t.Errorf("median RTT %v is below the configured %v: delay not applied", got, want)
-	}
+	return median(rtts), median(base)
 }
 
 // TestIperfGoodput: TCP goodput over a 50 Mbit/s path is within 5% of the
@@ -138,14 +153,40 @@ func TestPingRTT(t *testing.T) {
 func TestIperfGoodput(t *testing.T) {
 	testutil.MustHaveCommand(t, "iperf3")
 	st := upFast(t, star3)
+	// Goodput is the link rate times payload/packet: 1448/1500 with
+	// 20 B IP, 20 B TCP and 12 B timestamp headers at MTU 1500.
+	want := 50e6 * 1448 / 1500
+	// Host load can starve the iperf3 processes (not the emulator, which
+	// runs at a raised priority) and lower one run's goodput: up to three
+	// runs, each judged by the same bound. Above the rate is never noise.
+	for try := 1; ; try++ {
+		got := iperfGoodput(t, st, "a", "b", 3)
+		t.Logf("run %d: goodput %.2f Mbit/s (expected %.2f)", try, got/1e6, want/1e6)
+		if got > want*1.05 {
+			t.Fatalf("goodput %.2f Mbit/s exceeds the link's %.2f + 5%%", got/1e6, want/1e6)
+		}
+		if math.Abs(got-want)/want <= 0.05 {
+			return
+		}
+		if try == 3 {
+			t.Fatalf("goodput %.2f Mbit/s, want %.2f +- 5%% (3 runs)", got/1e6, want/1e6)
+		}
+	}
+}
+
+// iperfGoodput runs an iperf3 server in node to and a client in from for
+// secs seconds (after a 1 s omitted warm-up) and returns the goodput in
+// bit/s the receiver saw.
+func iperfGoodput(t testing.TB, st *State, from, to string, secs int) float64 {
+	t.Helper()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		execIn(t, st, "b", "iperf3", "-s", "-1")
+		execIn(t, st, to, "iperf3", "-s", "-1")
 	}()
 	time.Sleep(300 * time.Millisecond)
-	out, errs, es := execIn(t, st, "a", "iperf3", "-c", "b", "-t", "3", "-O", "1", "-J")
+	out, errs, es := execIn(t, st, from, "iperf3", "-c", to, "-t", strconv.Itoa(secs), "-O", "1", "-J")
 	wg.Wait()
 	if es.Code != 0 {
 		t.Fatalf("iperf3: %+v %s %s", es, out, errs)
@@ -160,14 +201,7 @@ func TestIperfGoodput(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("iperf3 JSON: %v", err)
 	}
-	// Goodput is the link rate times payload/packet: 1448/1500 with
-	// 20 B IP, 20 B TCP and 12 B timestamp headers at MTU 1500.
-	want := 50e6 * 1448 / 1500
-	got := r.End.SumReceived.BitsPerSecond
-	t.Logf("goodput %.2f Mbit/s (expected %.2f)", got/1e6, want/1e6)
-	if math.Abs(got-want)/want > 0.05 {
-		t.Errorf("goodput %.2f Mbit/s, want %.2f +- 5%%", got/1e6, want/1e6)
-	}
+	return r.End.SumReceived.BitsPerSecond
 }
 
 // TestDownAfterDaemonSIGKILL: the state on disk alone lets down remove

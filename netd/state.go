@@ -140,4 +140,4 @@ func (st *State) Node(n string) (*NodeState, error) {
 }
 
 // DaemonAlive reports whether the experiment's daemon still runs.
-func (st *State) DaemonAlive() bool { return node.SameProcess(st.Daemon.Pid, st.Daemon.StartTime) }
+func (st *State) DaemonAlive() bool { return node.Running(st.Daemon.Pid, st.Daemon.StartTime) }

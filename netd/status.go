@@ -39,7 +39,7 @@ func GetStatus(name string) (*Status, error) {
 	s := &Status{Name: st.Name, TDF: st.TDF, Subnet: st.Subnet, Ready: st.Ready, DaemonPid: st.Daemon.Pid,
 		DaemonAlive: st.DaemonAlive(), Created: st.Created, Log: st.LogFile}
 	for _, n := range st.Nodes {
-		s.Nodes = append(s.Nodes, NodeStatus{NodeState: n, Alive: node.SameProcess(n.Pid, n.StartTime)})
+		s.Nodes = append(s.Nodes, NodeStatus{NodeState: n, Alive: node.Running(n.Pid, n.StartTime)})
 	}
 	if b, err := os.ReadFile(statsPath(name)); err == nil {
 		var ls netem.Stats

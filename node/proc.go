@@ -47,6 +47,10 @@ func SameProcess(pid int, start uint64) bool {
 	return err == nil && st == start
 }
 
+// Running reports whether (pid, start) is still that process and has not
+// exited (a zombie waiting for its parent to reap it has exited).
+func Running(pid int, start uint64) bool { return SameProcess(pid, start) && !isZombie(pid) }
+
 // KillAndWait SIGKILLs the process (pid, start) if it is still that process
 // and waits up to timeout for it to disappear (or turn zombie, which the
 // kernel reaps for non-children once their parent does).
