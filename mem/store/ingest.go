@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/vmux/vmux/mem"
@@ -20,6 +21,7 @@ type Meta struct {
 
 // engineSink feeds a source's pages into an engine.
 type engineSink struct {
+	ctx      context.Context
 	e        *mem.Engine
 	idx      int
 	pages    int64
@@ -29,6 +31,9 @@ type engineSink struct {
 func (k *engineSink) Region(source.Region) error { return nil }
 
 func (k *engineSink) Pages(b []byte) error {
+	if err := k.ctx.Err(); err != nil { // once per batch of up to 4 MiB
+		return err
+	}
 	for off := 0; off < len(b); off += mem.PageSize {
 		if err := k.e.AddPage(k.idx, b[off:off+mem.PageSize]); err != nil {
 			return err
@@ -54,10 +59,10 @@ func (k *engineSink) Zeros(n uint64) error {
 
 // Ingest scans s into e as a new engine source and returns its metadata.
 // progress, if not nil, is called with the bytes of memory covered so far by
-// each batch. The page count is checked against the regions the source
+// each batch. ctx is checked once per batch. The page count is checked against the regions the source
 // reports, so a short read can never pass unnoticed.
-func Ingest(e *mem.Engine, s source.Source, progress func(bytes int64)) (Meta, error) {
-	k := &engineSink{e: e, idx: e.AddSource(s.Name(), mem.Domain(s.Domain())), progress: progress}
+func Ingest(ctx context.Context, e *mem.Engine, s source.Source, progress func(bytes int64)) (Meta, error) {
+	k := &engineSink{ctx: ctx, e: e, idx: e.AddSource(s.Name(), mem.Domain(s.Domain())), progress: progress}
 	if err := s.Scan(k); err != nil {
 		return Meta{}, fmt.Errorf("scan %s: %w", s.Name(), err)
 	}

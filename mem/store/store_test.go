@@ -78,7 +78,7 @@ func pack(t testing.TB, dir string, cfg mem.Config, specs ...string) (string, *m
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := Ingest(e, s, nil)
+		m, err := Ingest(context.Background(), e, s, nil)
 		s.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -273,7 +273,7 @@ func TestWriteCancelledLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Ingest(e, s, nil)
+	m, err := Ingest(context.Background(), e, s, nil)
 	s.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/mem/ksm"
+)
+
+func newMemDemoCmd() *cobra.Command {
+	var f memFlags
+	var asJSON, withKSM bool
+	var settle time.Duration
+	c := &cobra.Command{
+		Use:   "demo [flags]",
+		Short: "Analyze a heterogeneous set of live processes that the demo starts itself",
+		Long: `Starts several instances each of python3, redis-server, memcached, perl, nginx,
+node and java (those installed), loads data into them (redis and memcached
+through their protocols on unix sockets; nothing listens on the network),
+waits for them to settle, analyzes all of them together and prints the table.
+Every process it started is stopped on every exit path, Ctrl-C included.
+
+--ksm also runs the kernel's KSM on the same processes as the baseline: they
+are started through a launcher that sets prctl(PR_SET_MEMORY_MERGE), KSM is
+switched to fast scanning (pages_to_scan 10000, sleep_millisecs 0) until it
+converges, and what it merged is printed next to the analyzer's
+KSM-equivalent. Every KSM setting changed is restored afterwards.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := linux.RequireRoot("mem demo"); err != nil {
+				return err
+			}
+			return runDemo(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, asJSON, withKSM, settle)
+		},
+	}
+	f.add(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print the analysis as JSON")
+	c.Flags().BoolVar(&withKSM, "ksm", false, "also run real KSM on the same processes and report what it merged")
+	c.Flags().DurationVar(&settle, "settle", 2*time.Second, "time to let the processes settle after loading")
+	return c
+}
+
+func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, withKSM bool, settle time.Duration) (err error) {
+	dir, err := os.MkdirTemp("", "vmux-demo-")
+	if err != nil {
+		return fmt.Errorf("create demo directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	var launcher []string
+	if withKSM {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find vmux for the KSM launcher: %w", err)
+		}
+		launcher = []string{self, "mem", "ksm-exec", "--"}
+	}
+	var procs []*proc
+	defer func() {
+		var wg sync.WaitGroup
+		for _, p := range procs {
+			wg.Add(1)
+			go func() { defer wg.Done(); p.stop(2 * time.Second) }()
+		}
+		wg.Wait()
+	}()
+
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for _, w := range demoWorkloads() {
+		bin, lerr := exec.LookPath(w.bin)
+		if lerr != nil {
+			fmt.Fprintf(stderr, "demo: %s not installed, left out (make deps installs it)\n", w.bin)
+			continue
+		}
+		for i := 0; i < w.n; i++ {
+			args, serr := w.setup(dir, i)
+			if serr != nil {
+				return fmt.Errorf("set up %s %d: %w", w.name, i, serr)
+			}
+			p, serr := startProc(fmt.Sprintf("%s-%d", w.name, i), launcher, bin, args, dir)
+			if serr != nil {
+				return serr
+			}
+			procs = append(procs, p)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.err = w.ready(startCtx, dir, i, p.out)
+			}()
+		}
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var specs []string
+	for _, p := range procs {
+		if p.err != nil {
+			fmt.Fprintf(stderr, "demo: %s did not become ready, left out: %v (log in its .log)\n", p.name, p.err)
+			continue
+		}
+		specs = append(specs, fmt.Sprintf("pid:%d", p.cmd.Process.Pid))
+	}
+	if len(specs) == 0 {
+		return errors.New("demo: no process became ready")
+	}
+	fmt.Fprintf(stderr, "demo: %d processes ready in %.1fs; settling %v\n", len(specs), time.Since(t0).Seconds(), settle)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(settle):
+	}
+	a, err := analyze(ctx, specs, f, stderr)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := writeAnalysisJSON(stdout, a); err != nil {
+			return err
+		}
+	} else {
+		writeAnalysisTable(stdout, a)
+	}
+	if withKSM {
+		return runKSMBaseline(ctx, stdout, procs, a)
+	}
+	return nil
+}
+
+// runKSMBaseline runs real KSM over the demo's processes and prints what it
+// merged next to the analyzer's KSM-equivalent. Every setting is restored
+// on return.
+func runKSMBaseline(ctx context.Context, w io.Writer, procs []*proc, a *analysis) (err error) {
+	marked := 0
+	for _, p := range procs {
+		if p.err != nil {
+			continue
+		}
+		if ok, err := ksm.MergeAny(p.cmd.Process.Pid); err != nil {
+			return err
+		} else if ok {
+			marked++
+		}
+	}
+	fmt.Fprintf(w, "\nKSM baseline: %d of %d processes are marked mergeable after exec (prctl PR_SET_MEMORY_MERGE)\n", marked, len(procs))
+	if marked == 0 {
+		return errors.New("KSM baseline: the PR_SET_MEMORY_MERGE mark did not survive execve on this kernel")
+	}
+	before, err := ksm.Read()
+	if err != nil {
+		return err
+	}
+	settings, err := ksm.Tune(map[string]string{"pages_to_scan": "10000", "sleep_millisecs": "0", "run": "1"})
+	defer func() {
+		if rerr := settings.Restore(); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	st, cerr := ksm.Converge(cctx, 3, 200*time.Millisecond)
+	if cerr != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	conv := "converged"
+	if cerr != nil {
+		conv = "did NOT converge within 60s; figures are a lower bound"
+	}
+	fmt.Fprintf(w, "KSM %s in %.1fs (%d full scans): pages_sharing %d, pages_shared %d, ksm_zero_pages %d, general_profit %s MiB\n",
+		conv, time.Since(t0).Seconds(), st.FullScans-before.FullScans, st.PagesSharing, st.PagesShared, st.ZeroPages, mb(st.GeneralProfit))
+	ks := a.res.Stats.KSM
+	fmt.Fprintf(w, "KSM actually saved %s MiB ((pages_sharing + ksm_zero_pages) x 4 KiB); the analyzer's KSM-equivalent saves %s MiB of the same processes\n",
+		mb(st.SavedBytes()), mb(ks.SavedBytes+ks.MetadataBytes))
+	if st.SavedBytes() > 0 {
+		fmt.Fprintf(w, "vmux's savings are %.2fx what KSM actually saved\n", float64(a.res.Stats.Total.SavedBytes)/float64(st.SavedBytes()))
+	}
+	return nil
+}
