@@ -12,9 +12,10 @@
 //   cpu           getcpu: "ret_real cpu_real ret_virt cpu_virt"
 //   mono ID N T   T threads x N reads each, checking each thread's readings
 //                 never decrease: "ok" or "backwards ..."
-//   bench ID N T  T threads x N reads through the real vDSO, then through
-//                 the replacement, then through libc clock_gettime:
-//                 "native_ns dilated_ns libc_ns" per read (per thread)
+//   bench ID N T  T threads x N reads each through the real vDSO, the
+//                 replacement and libc clock_gettime, in 21 interleaved
+//                 rounds: "native_ns dilated_ns libc_ns", the median
+//                 round's ns per read (per thread)
 //   q             quit
 //
 // "harness dlcheck IMAGE" instead dlopens the image with glibc's loader and
@@ -104,6 +105,12 @@ static void *bench_thread(void *arg)
 }
 
 static int libc_cg(clockid_t id, struct timespec *ts) { return clock_gettime(id, ts); }
+
+static int cmpd(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
 
 // run starts t threads of f over fn and returns the first bad job or the
 // mean ns per read.
@@ -250,10 +257,19 @@ int main(int argc, char **argv)
 			else
 				printf("ok\n");
 		} else if (sscanf(line, "bench %d %ld %d", &id, &n, &t) == 3) {
-			double nat = run(bench_thread, real_cg, id, n, t, 0);
-			double dil = run(bench_thread, virt_cg, id, n, t, 0);
-			double lib = run(bench_thread, libc_cg, id, n, t, 0);
-			printf("%.3f %.3f %.3f\n", nat, dil, lib);
+			// Interleaved rounds, median of each: the machine is shared
+			// and noisy, so one long loop per kind would compare moments,
+			// not code paths.
+			enum { R = 21 };
+			cg_fn fns[3] = {real_cg, virt_cg, libc_cg};
+			double per[3][R];
+			long chunk = n / R > 0 ? n / R : 1;
+			for (int r = 0; r < R; r++)
+				for (int k = 0; k < 3; k++)
+					per[k][r] = run(bench_thread, fns[k], id, chunk, t, 0);
+			for (int k = 0; k < 3; k++)
+				qsort(per[k], R, sizeof(double), cmpd);
+			printf("%.3f %.3f %.3f\n", per[0][R / 2], per[1][R / 2], per[2][R / 2]);
 		} else if (line[0] == 'q') {
 			return 0;
 		} else {
