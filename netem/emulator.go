@@ -22,6 +22,10 @@ type Options struct {
 	// instead of sleeping, because a sleep here overshoots by ~100-180 us.
 	// Default 150us; negative disables spinning.
 	SpinWindow time.Duration
+	// Nice is the nice value of the scheduler's thread (default -10, which
+	// takes effect for root; 0 leaves the thread as is). On a shared host
+	// it is what keeps deadlines when other processes compete for CPU.
+	Nice int
 	// MaxPacket is the largest packet read from an endpoint (default
 	// 65535); set the TUN MTU at or below it.
 	MaxPacket int
@@ -85,6 +89,9 @@ func New(net *topology.Network, eps map[string]Endpoint, opts Options) (*Emulato
 	}
 	if opts.SpinWindow == 0 {
 		opts.SpinWindow = 150 * time.Microsecond
+	}
+	if opts.Nice == 0 {
+		opts.Nice = -10
 	}
 	if opts.MaxPacket <= 0 {
 		opts.MaxPacket = 65535

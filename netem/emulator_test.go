@@ -319,7 +319,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 		e.Close()
 		select {
 		case err := <-done:
-			if err != nil {
+			if err != nil && !errors.Is(err, ErrClosed) {
 				t.Fatal(err)
 			}
 		case <-time.After(2 * time.Second):

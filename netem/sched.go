@@ -2,6 +2,8 @@ package netem
 
 import (
 	"math"
+
+	"github.com/vmux/vmux/internal/linux"
 	"runtime"
 	"time"
 )
@@ -15,6 +17,16 @@ const maxTime = math.MaxInt64
 // deadlines, a yielding spin for the last SpinWindow, because a sleep
 // overshoots by ~100-180 us here and Go's timers round to 1 ms.
 func (e *Emulator) schedule() {
+	// A raised priority keeps the deadline-keeping thread ahead of other
+	// work on a busy host. The thread is locked, so the nice value stays
+	// with this goroutine, and it exits with it (never unlocked), so no
+	// other goroutine inherits it.
+	if e.opts.Nice != 0 {
+		runtime.LockOSThread()
+		if err := linux.SetThreadNice(e.opts.Nice); err != nil {
+			e.log.Debug("raising scheduler priority", "nice", e.opts.Nice, "err", err)
+		}
+	}
 	var batch []packet
 	for {
 		e.mu.Lock()
