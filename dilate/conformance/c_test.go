@@ -16,6 +16,6 @@ func TestGlibcC(t *testing.T) {
 		t.Fatalf("building conf.c: %v\n%s", err, out)
 	}
 	for _, c := range tdfs {
-		t.Run("tdf="+c.k, func(t *testing.T) { runConformance(t, c.k, c.d, 13, bin) })
+		t.Run("tdf="+c.k, func(t *testing.T) { runConformance(t, c.k, c.d, 15, bin) })
 	}
 }

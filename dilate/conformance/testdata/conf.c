@@ -1,4 +1,4 @@
-// Conformance program for dilated glibc binaries. Usage: conf D_NS
+// Conformance program for dilated glibc binaries. Usage: conf D_NS J_NS
 // For each step it prints "B name" before and "E name virt_ns want_ns"
 // after, measured with CLOCK_MONOTONIC (vDSO); the test timestamps both
 // lines in real time. "F msg" reports a failed internal check.
@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/times.h>
+#include <netinet/in.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -18,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long D;
+static long long D, J;
 
 static long long ns(clockid_t c)
 {
@@ -67,9 +71,10 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
+	if (argc < 3)
 		return 2;
 	D = atoll(argv[1]);
+	J = atoll(argv[2]); // for jiffy-granular timeouts: >= 200 ms real
 	struct timespec ts;
 
 	// Clock progression, vDSO and raw syscall, REALTIME vs MONOTONIC.
@@ -194,5 +199,74 @@ int main(int argc, char **argv)
 		fail("nanosleep was not interrupted");
 	else if (left < D || left > 2 * D + D / 10)
 		fail("nanosleep remaining time is not about 2D virtual");
+
+	// Socket receive timeout (SO_RCVTIMEO), and getsockopt reads it back.
+	int us = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bind(us, (struct sockaddr *)&sa, sizeof sa);
+	struct timeval rto = {J / 1000000000LL, J % 1000000000LL / 1000};
+	setsockopt(us, SOL_SOCKET, SO_RCVTIMEO, &rto, sizeof rto);
+	begin("so_rcvtimeo");
+	char buf[8];
+	if (recv(us, buf, sizeof buf, 0) != -1)
+		fail("recv returned data");
+	end("so_rcvtimeo", J / 1000 * 1000);
+	struct timeval got;
+	socklen_t gl = sizeof got;
+	getsockopt(us, SOL_SOCKET, SO_RCVTIMEO, &got, &gl);
+	// The kernel keeps socket timeouts in jiffies (4 ms at HZ=250): the
+	// value read back is the real value rounded up to one, scaled back.
+	// J is 200 ms real, so one jiffy is J / 50 virtual.
+	if (llabs((got.tv_sec - rto.tv_sec) * 1000000000LL + (got.tv_usec - rto.tv_usec) * 1000LL) > J / 50 + 1000)
+		fail("getsockopt(SO_RCVTIMEO) does not return the virtual timeout");
+	close(us);
+
+	// CPU time: with a whole core (share 1) a busy loop's virtual CPU time
+	// follows virtual wall time; it can fall short when other processes
+	// take the CPU, never exceed it. Unscaled at k = 10 it would read up
+	// to 10x. getrusage must agree with the CPU-time clock.
+	begin("cpu-busy-loop");
+	long long c0 = ns(CLOCK_PROCESS_CPUTIME_ID), s0 = ns(CLOCK_MONOTONIC);
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	while (ns(CLOCK_MONOTONIC) - s0 < D)
+		;
+	getrusage(RUSAGE_SELF, &ru1);
+	long long c1 = ns(CLOCK_PROCESS_CPUTIME_ID);
+	end("cpu-busy-loop", D);
+	long long ru = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000000000LL +
+		       (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1000LL;
+	if (c1 - c0 < D / 5 || c1 - c0 > D + D / 5)
+		fail("PROCESS_CPUTIME of a busy loop is not about its virtual duration");
+	if (llabs(ru - (c1 - c0)) > D / 5)
+		fail("getrusage CPU time disagrees with PROCESS_CPUTIME");
+
+	// Results that carry times: alarm's remaining seconds, getitimer,
+	// clock_getres through the vDSO and the raw syscall.
+	alarm(5);
+	unsigned left5 = alarm(0);
+	if (left5 != 5)
+		fail("alarm did not return the virtual remaining seconds");
+	itv.it_value.tv_sec = 3;
+	itv.it_value.tv_usec = 0;
+	setitimer(ITIMER_REAL, &itv, NULL);
+	struct itimerval gi;
+	getitimer(ITIMER_REAL, &gi);
+	if (gi.it_value.tv_sec != 2 || gi.it_value.tv_usec < 900000)
+		fail("getitimer does not return the virtual remaining time");
+	itv.it_value.tv_sec = 0;
+	setitimer(ITIMER_REAL, &itv, NULL);
+	struct timespec res1, res2;
+	clock_getres(CLOCK_MONOTONIC, &res1);
+	syscall(SYS_clock_getres, CLOCK_MONOTONIC, &res2);
+	if (res1.tv_sec != res2.tv_sec || res1.tv_nsec != res2.tv_nsec)
+		fail("clock_getres differs between the vDSO and the syscall");
+	struct tms tm;
+	clock_t e0 = times(&tm);
+	ts = ts_of(D);
+	nanosleep(&ts, NULL);
+	clock_t e1 = times(&tm);
+	if (llabs((e1 - e0) * (1000000000LL / sysconf(_SC_CLK_TCK)) - D) > D / 2 + 10000000LL)
+		fail("times() elapsed ticks are not virtual");
 	return 0;
 }
