@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/vmux/vmux/mem"
@@ -30,6 +33,32 @@ type sourceJSON struct {
 	mem.Totals
 }
 
+// residentJSON repeats the savings without the holes (file holes, pages a
+// process never touched), which cost nothing before and after.
+type residentJSON struct {
+	Bytes                   int64   `json:"bytes"`
+	SavedBytes              int64   `json:"saved_bytes"`
+	IdenticalOnlySavedBytes int64   `json:"identical_only_saved_bytes"`
+	SavingsRatio            float64 `json:"savings_ratio"`
+}
+
+func (a *analysis) holeBytes() int64 {
+	var h int64
+	for _, m := range a.metas {
+		h += m.HolePages * 4096
+	}
+	return h
+}
+
+func (a *analysis) resident() residentJSON {
+	st, h := a.res.Stats, a.holeBytes()
+	r := residentJSON{Bytes: st.Total.TotalBytes - h, SavedBytes: st.Total.SavedBytes - h, IdenticalOnlySavedBytes: st.KSM.SavedBytes - h}
+	if r.IdenticalOnlySavedBytes > 0 {
+		r.SavingsRatio = float64(r.SavedBytes) / float64(r.IdenticalOnlySavedBytes)
+	}
+	return r
+}
+
 type analysisJSON struct {
 	Version                  int               `json:"version"`
 	Detector                 string            `json:"detector"`
@@ -41,6 +70,8 @@ type analysisJSON struct {
 	SavedBytes               int64             `json:"saved_bytes"`
 	IdenticalOnlySavedBytes  int64             `json:"identical_only_saved_bytes"`
 	SavingsRatio             float64           `json:"savings_ratio"`
+	HoleBytes                int64             `json:"hole_bytes"`
+	Resident                 residentJSON      `json:"resident"`
 	Pages                    mem.KindCounts    `json:"pages"`
 	Sources                  []sourceJSON      `json:"sources"`
 	Total                    mem.Totals        `json:"total"`
@@ -62,6 +93,7 @@ func analysisDoc(a *analysis) analysisJSON {
 		SavingsRatio: st.SavingsRatio, Pages: st.Total.Pages, Total: st.Total, KSM: st.KSM,
 		Alternate: st.Alternate, AlternateSavingsRatio: st.AlternateSavingsRatio,
 		Phases: st.Phases, Patching: st.Patching, ElapsedNS: a.elapsed.Nanoseconds(),
+		HoleBytes: a.holeBytes(), Resident: a.resident(),
 	}
 	for i, s := range st.Sources {
 		m := a.metas[i]
@@ -132,15 +164,29 @@ func writeAnalysisTable(w io.Writer, a *analysis) {
 	pt := st.Patching
 	fmt.Fprintf(w, "Patching (%s): %d of %d candidate pages had a similar reference; %d patches kept, mean %.0f bytes; %d references\n",
 		pt.Name, pt.WithCandidates, pt.Examined, pt.PatchesKept, pt.MeanPatchBytes, pt.References)
-	for i, m := range a.metas {
-		if len(m.Skipped) == 0 {
-			continue
+	if h := a.holeBytes(); h > 0 {
+		r := a.resident()
+		fmt.Fprintf(w, "Resident memory only (%s MiB of holes and never-touched pages left out of both):\n"+
+			"  %s MiB; vmux saves %s MiB (%s), the KSM-equivalent %s MiB (%s)",
+			mb(h), mb(r.Bytes), mb(r.SavedBytes), pct(r.SavedBytes, r.Bytes), mb(r.IdenticalOnlySavedBytes), pct(r.IdenticalOnlySavedBytes, r.Bytes))
+		if r.IdenticalOnlySavedBytes > 0 {
+			fmt.Fprintf(w, ": %.2fx", r.SavingsRatio)
 		}
-		var b uint64
+		fmt.Fprintln(w)
+	}
+	skips := map[string][2]int64{}
+	for _, m := range a.metas {
 		for _, k := range m.Skipped {
-			b += k.Len
+			why := k.Reason
+			if strings.HasPrefix(why, "not readable (") {
+				why = "not readable (PROT_NONE guards and reservations)"
+			}
+			v := skips[why]
+			skips[why] = [2]int64{v[0] + 1, v[1] + int64(k.Len)}
 		}
-		fmt.Fprintf(w, "Skipped in %s: %d ranges, %s MiB (e.g. %s: %s)\n", st.Sources[i].Name, len(m.Skipped), mb(int64(b)), m.Skipped[0].Name, m.Skipped[0].Reason)
+	}
+	for _, why := range slices.Sorted(maps.Keys(skips)) {
+		fmt.Fprintf(w, "Not read: %d ranges, %s MiB: %s\n", skips[why][0], mb(skips[why][1]), why)
 	}
 	ph := st.Phases
 	fmt.Fprintf(w, "Time: %.2fs (scan %.2fs, patch %.2fs, compress %.2fs; reading sources included: %.2fs)\n",

@@ -17,6 +17,11 @@ type Meta struct {
 	Regions  []source.Region
 	Skipped  []source.Skip
 	Residue  []source.Extent
+	// HolePages counts the pages the source reported as known zero without
+	// reading them: file holes, the zero tail of core segments, and pages
+	// of a live process that were never touched (not resident). They cost
+	// no memory in the source, so savings on them are not real savings.
+	HolePages int64
 }
 
 // engineSink feeds a source's pages into an engine.
@@ -25,6 +30,7 @@ type engineSink struct {
 	e        *mem.Engine
 	idx      int
 	pages    int64
+	holes    int64
 	progress func(bytes int64)
 }
 
@@ -51,6 +57,7 @@ func (k *engineSink) Zeros(n uint64) error {
 		return err
 	}
 	k.pages += int64(n)
+	k.holes += int64(n)
 	if k.progress != nil {
 		k.progress(int64(n) * mem.PageSize)
 	}
@@ -67,7 +74,7 @@ func Ingest(ctx context.Context, e *mem.Engine, s source.Source, progress func(b
 		return Meta{}, fmt.Errorf("scan %s: %w", s.Name(), err)
 	}
 	m := Meta{Name: s.Name(), Kind: s.Kind(), Domain: s.Domain(), FileSize: s.FileSize(),
-		Regions: s.Regions(), Skipped: s.Skipped(), Residue: s.Residue()}
+		Regions: s.Regions(), Skipped: s.Skipped(), Residue: s.Residue(), HolePages: k.holes}
 	var want int64
 	for _, r := range m.Regions {
 		want += int64(r.Pages())
