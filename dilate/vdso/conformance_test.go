@@ -1,0 +1,45 @@
+package vdso
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/vclock/vclocktest"
+)
+
+// realClock is the real thing behind vclocktest.Controller: the shared
+// page written through Clock, read through the replacement vDSO in the C
+// harness (another process).
+type realClock struct {
+	c *Clock
+	h *harness
+}
+
+func (r realClock) SetTDF(k vclock.TDF) error { _, err := r.c.SetTDF(k); return err }
+func (r realClock) Pause() error              { _, err := r.c.Pause(); return err }
+func (r realClock) Resume() error             { _, err := r.c.Resume(); return err }
+
+func (r realClock) Read(t *testing.T, id vclock.ClockID) int64 {
+	row := r.h.do(fmt.Sprintf("r %d 1", id), 1)[0]
+	if row[0] != 0 {
+		t.Fatalf("read %v: ret %d", id, row[0])
+	}
+	return row[2]
+}
+
+// TestConformance runs the suite that also runs over vclock.Fake.
+func TestConformance(t *testing.T) {
+	clk := newTestClock(t, "1")
+	h := startHarness(t, clk)
+	vclocktest.Run(t, realClock{clk, h}, vclocktest.Env{
+		Advance: func(d time.Duration) time.Duration {
+			start := time.Now()
+			time.Sleep(d)
+			return time.Since(start)
+		},
+		// A harness round trip and scheduling on a busy 2-vCPU machine.
+		Slack: 20 * time.Millisecond,
+	})
+}

@@ -1,0 +1,102 @@
+// Package vclocktest is one behavioural test suite for anything that runs
+// a virtual clock: the in-process vclock.Clock over a Fake source, and the
+// real shared clock page read through the replacement vDSO (dilate/vdso).
+// The same assertions run over both, so the fake cannot drift from the
+// real thing.
+package vclocktest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vmux/vmux/vclock"
+)
+
+// Controller is a running virtual clock under test.
+type Controller interface {
+	SetTDF(k vclock.TDF) error
+	Pause() error
+	Resume() error
+	// Read returns the virtual reading of wall clock id now.
+	Read(t *testing.T, id vclock.ClockID) int64
+}
+
+// Env is how the suite lets real time pass for a Controller.
+type Env struct {
+	// Advance lets at least d of real time pass and returns how much did.
+	Advance func(d time.Duration) time.Duration
+	// Slack is the most real time that may pass between a Read and the
+	// next Advance beyond what Advance reports (0 for a fake).
+	Slack time.Duration
+}
+
+var wall = []vclock.ClockID{vclock.Realtime, vclock.Monotonic, vclock.MonotonicRaw, vclock.Boottime, vclock.TAI}
+
+// Run checks rates at k = 10 and 1/2, pause freezing every wall clock,
+// resume continuing from the frozen value, and rate changes without a
+// step back.
+func Run(t *testing.T, c Controller, env Env) {
+	t.Helper()
+	rate := func(k vclock.TDF, d time.Duration) {
+		t.Helper()
+		if err := c.SetTDF(k); err != nil {
+			t.Fatalf("SetTDF(%v): %v", k, err)
+		}
+		r0 := c.Read(t, vclock.Monotonic)
+		e := env.Advance(d)
+		r1 := c.Read(t, vclock.Monotonic)
+		lo := float64(e)/k.Float64() - 2
+		hi := float64(e+env.Slack)/k.Float64() + 2
+		if v := float64(r1 - r0); v < lo || v > hi {
+			t.Errorf("k=%v: %v real read %.0f ns virtual, want [%.0f, %.0f]", k, e, v, lo, hi)
+		}
+	}
+	rate(vclock.TDF{Num: 10, Den: 1}, 50*time.Millisecond)
+	rate(vclock.TDF{Num: 1, Den: 2}, 20*time.Millisecond)
+
+	if err := c.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	var frozen [vclock.NumClocks]int64
+	for _, id := range wall {
+		frozen[id] = c.Read(t, id)
+	}
+	env.Advance(20 * time.Millisecond)
+	for _, id := range wall {
+		if v := c.Read(t, id); v != frozen[id] {
+			t.Errorf("%v moved while paused: %d -> %d", id, frozen[id], v)
+		}
+	}
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	e := env.Advance(20 * time.Millisecond)
+	if v := c.Read(t, vclock.Monotonic) - frozen[vclock.Monotonic]; float64(v) < float64(e)*2-2 || float64(v) > float64(e+env.Slack)*2+2 {
+		t.Errorf("resumed at k=1/2: %v real read %d ns virtual from the frozen value", e, v)
+	}
+
+	ks := []vclock.TDF{{Num: 100, Den: 1}, {Num: 1, Den: 1000}, {Num: 1, Den: 3}, {Num: 7, Den: 2}}
+	prev := c.Read(t, vclock.Monotonic)
+	for i := range 40 {
+		var err error
+		switch i % 5 {
+		case 3:
+			err = c.Pause()
+		case 4:
+			err = c.Resume()
+		default:
+			err = c.SetTDF(ks[i%len(ks)])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%7 == 0 {
+			env.Advance(time.Millisecond)
+		}
+		v := c.Read(t, vclock.Monotonic)
+		if v < prev {
+			t.Fatalf("change %d: MONOTONIC stepped back %d -> %d", i, prev, v)
+		}
+		prev = v
+	}
+}
