@@ -16,13 +16,13 @@ import (
 
 // up brings up spec (a YAML template with %s for the experiment name) under
 // a unique name and registers down plus a leak check.
-func up(t *testing.T, specTmpl string) *State {
+func up(t testing.TB, specTmpl string) *State {
 	t.Helper()
 	return upWith(t, specTmpl, UpOptions{Args: []string{"-test.run=^$"}, Exe: "/proc/self/exe"})
 }
 
 // upFast is up with a daemon built without -race (see fastDaemon).
-func upFast(t *testing.T, specTmpl string) *State {
+func upFast(t testing.TB, specTmpl string) *State {
 	t.Helper()
 	return upWith(t, specTmpl, UpOptions{Exe: fastDaemon(t), Args: []string{}})
 }
@@ -36,7 +36,7 @@ var (
 // fastDaemon builds ./internal/testdaemon once, without the race detector:
 // fidelity is a property of the emulator at production speed, which a
 // race-instrumented daemon (the test binary) does not have.
-func fastDaemon(t *testing.T) string {
+func fastDaemon(t testing.TB) string {
 	t.Helper()
 	fastOnce.Do(func() {
 		goBin, err := exec.LookPath("go")
@@ -61,14 +61,18 @@ func fastDaemon(t *testing.T) string {
 	return fastExe
 }
 
-func upWith(t *testing.T, specTmpl string, o UpOptions) *State {
+func upWith(t testing.TB, specTmpl string, o UpOptions) *State {
 	t.Helper()
 	testutil.MustRoot(t)
-	name := fmt.Sprintf("t%d-%s", os.Getpid()%100000, strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+	name := fmt.Sprintf("t%d-", os.Getpid()%100000)
+	for _, r := range strings.ToLower(t.Name()) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			name += string(r)
+		}
+	}
 	if len(name) > 32 {
 		name = name[:32]
 	}
-	name = strings.TrimRight(name, "-")
 	p := filepath.Join(t.TempDir(), "spec.yaml")
 	if err := os.WriteFile(p, []byte(fmt.Sprintf(specTmpl, name)), 0o644); err != nil {
 		t.Fatal(err)
@@ -87,7 +91,7 @@ func upWith(t *testing.T, specTmpl string, o UpOptions) *State {
 }
 
 // checkGone asserts that nothing of the experiment survives.
-func checkGone(t *testing.T, st *State) {
+func checkGone(t testing.TB, st *State) {
 	t.Helper()
 	l := testutil.Leaks{Pids: []int{st.Daemon.Pid}, Paths: []string{Dir(st.Name)}}
 	for _, n := range st.Nodes {
@@ -104,11 +108,25 @@ func checkGone(t *testing.T, st *State) {
 // execIn runs argv in node n and returns its stdout, stderr and status.
 func execIn(t testing.TB, st *State, n string, argv ...string) (string, string, node.ExitStatus) {
 	t.Helper()
-	ns, err := st.Node(n)
+	o, e, es, err := tryExec(t, st, n, argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	return o, e, es
+}
+
+// tryExec is execIn for goroutines other than the test's: it returns the
+// error instead of failing the test.
+func tryExec(t testing.TB, st *State, n string, argv ...string) (string, string, node.ExitStatus, error) {
+	ns, err := st.Node(n)
+	if err != nil {
+		return "", "", node.ExitStatus{}, err
+	}
+	dir, err := os.MkdirTemp("", "vmux-exec")
+	if err != nil {
+		return "", "", node.ExitStatus{}, err
+	}
+	defer os.RemoveAll(dir)
 	out, _ := os.Create(filepath.Join(dir, "out"))
 	errf, _ := os.Create(filepath.Join(dir, "err"))
 	in, _ := os.Open(os.DevNull)
@@ -118,9 +136,9 @@ func execIn(t testing.TB, st *State, n string, argv ...string) (string, string, 
 	es, err := node.Exec(n, ns.Socket, node.ExecOptions{Argv: argv, Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Stdin: in, Stdout: out, Stderr: errf})
 	if err != nil {
-		t.Fatalf("exec %q in %s: %v", argv, n, err)
+		return "", "", es, fmt.Errorf("exec %q in %s: %w", argv, n, err)
 	}
 	o, _ := os.ReadFile(out.Name())
 	e, _ := os.ReadFile(errf.Name())
-	return string(o), string(e), es
+	return string(o), string(e), es, nil
 }

@@ -71,6 +71,11 @@ func pingRTTs(t testing.TB, st *State, from, to string, count int) []time.Durati
 	if es.Code != 0 {
 		t.Fatalf("ping %s -> %s: %+v\n%s%s", from, to, es, out, errs)
 	}
+	return parseRTTs(out)
+}
+
+// parseRTTs extracts the time= values of ping's output.
+func parseRTTs(out string) []time.Duration {
 	var rtts []time.Duration
 	for _, line := range strings.Split(out, "\n") {
 		_, v, ok := strings.Cut(line, "time=")
@@ -139,7 +144,14 @@ func rttRound(t *testing.T, st *State) (time.Duration, time.Duration) {
 	var base []time.Duration
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); base = pingRTTs(t, st, "z1", "z2", 60) }()
+	go func() {
+		defer wg.Done()
+		out, _, _, err := tryExec(t, st, "z1", "ping", "-n", "-c", "60", "-i", "0.05", "z2")
+		if err != nil {
+			t.Error(err)
+		}
+		base = parseRTTs(out)
+	}()
 	rtts := pingRTTs(t, st, "a", "b", 60)
 	wg.Wait()
 	if len(rtts) < 58 || len(base) < 58 {
@@ -179,14 +191,22 @@ func TestIperfGoodput(t *testing.T) {
 // bit/s the receiver saw.
 func iperfGoodput(t testing.TB, st *State, from, to string, secs int) float64 {
 	t.Helper()
+	return iperfGoodputAddr(t, st, from, to, to, secs)
+}
+
+// iperfGoodputAddr is iperfGoodput with the server's address given.
+func iperfGoodputAddr(t testing.TB, st *State, from, to, addr string, secs int) float64 {
+	t.Helper()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		execIn(t, st, to, "iperf3", "-s", "-1")
+		if _, _, _, err := tryExec(t, st, to, "iperf3", "-s", "-1"); err != nil {
+			t.Error(err)
+		}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	out, errs, es := execIn(t, st, from, "iperf3", "-c", to, "-t", strconv.Itoa(secs), "-O", "1", "-J")
+	out, errs, es := execIn(t, st, from, "iperf3", "-c", addr, "-t", strconv.Itoa(secs), "-O", "1", "-J")
 	wg.Wait()
 	if es.Code != 0 {
 		t.Fatalf("iperf3: %+v %s %s", es, out, errs)
