@@ -30,14 +30,14 @@ links:
 // over n (or straight through one fake pair when n is nil: the baseline)
 // with at most window in flight, and reports packets/s, Gbit/s and the
 // CPU cores the whole process used meanwhile.
-func pump(b *testing.B, n *topology.Network, size, window int) {
+func pump(b *testing.B, n *topology.Network, opts Options, size, window int) {
 	var src, dst *Fake
 	var pa, pb []byte
 	if n == nil {
 		src, dst = NewFakePair(window * 2)
 		pa = make([]byte, size)
 	} else {
-		e, nodes := fakeNet(b, n, Options{})
+		e, nodes := fakeNet(b, n, opts)
 		src, dst = nodes["a"], nodes["b"]
 		pa = ipv4(addr(b, e, "a"), addr(b, e, "b"), size, 0)
 	}
@@ -84,21 +84,22 @@ func pump(b *testing.B, n *topology.Network, size, window int) {
 func BenchmarkCapacityFake(b *testing.B) {
 	for _, size := range []int{64, 1500} {
 		name := map[int]string{64: "64B", 1500: "1500B"}[size]
-		b.Run("baseline-fakepair/"+name, func(b *testing.B) { pump(b, nil, size, 256) })
-		b.Run("emulator/"+name, func(b *testing.B) { pump(b, compile(b, benchSpec), size, 256) })
+		b.Run("baseline-fakepair/"+name, func(b *testing.B) { pump(b, nil, Options{}, size, 256) })
+		b.Run("emulator/"+name, func(b *testing.B) { pump(b, compile(b, benchSpec), Options{}, size, 256) })
+		b.Run("emulator-nice-10/"+name, func(b *testing.B) { pump(b, compile(b, benchSpec), Options{Nice: -10}, size, 256) })
 	}
 }
 
 // pingPong measures round trips of one packet at a time from a to b and
 // back; it reports the median and p99 one-way time (RTT / 2).
-func pingPong(b *testing.B, n *topology.Network) {
+func pingPong(b *testing.B, n *topology.Network, opts Options) {
 	var a1, b1 *Fake
 	var pkt, back []byte
 	if n == nil {
 		a1, b1 = NewFakePair(4)
 		pkt, back = make([]byte, 100), make([]byte, 100)
 	} else {
-		e, nodes := fakeNet(b, n, Options{})
+		e, nodes := fakeNet(b, n, opts)
 		a1, b1 = nodes["a"], nodes["b"]
 		aa, bb := addr(b, e, "a"), addr(b, e, "b")
 		pkt, back = ipv4(aa, bb, 100, 0), ipv4(bb, aa, 100, 0)
@@ -134,6 +135,7 @@ func pingPong(b *testing.B, n *topology.Network) {
 // BenchmarkLatencyFake: one-way time at zero configured latency, with the
 // bare fake pair as the baseline (added latency = the difference).
 func BenchmarkLatencyFake(b *testing.B) {
-	b.Run("baseline-fakepair", func(b *testing.B) { pingPong(b, nil) })
-	b.Run("emulator", func(b *testing.B) { pingPong(b, compile(b, benchSpec)) })
+	b.Run("baseline-fakepair", func(b *testing.B) { pingPong(b, nil, Options{}) })
+	b.Run("emulator", func(b *testing.B) { pingPong(b, compile(b, benchSpec), Options{}) })
+	b.Run("emulator-nice-10", func(b *testing.B) { pingPong(b, compile(b, benchSpec), Options{Nice: -10}) })
 }
