@@ -56,6 +56,15 @@ func TestUpStateAndNames(t *testing.T) {
 	if b, _ := st.Node("b"); !strings.Contains(out, b.Address) {
 		t.Errorf("b's %s: %q, want %s", TUNName, out, b.Address)
 	}
+	s, err := GetStatus(st.Name)
+	if err != nil || !s.DaemonAlive || len(s.Nodes) != 3 {
+		t.Fatalf("status: %+v, %v", s, err)
+	}
+	for _, n := range s.Nodes {
+		if !n.Alive {
+			t.Errorf("status: node %s not alive", n.Name)
+		}
+	}
 	if got, err := Resolve(st.Name); err != nil || got != st.Name {
 		t.Errorf("Resolve(%q) = %q, %v", st.Name, got, err)
 	}
@@ -250,13 +259,14 @@ func TestUpRejectsBadSpec(t *testing.T) {
 		"name: badspec1\nnodes: {a: {}}\nlinks: [{ends: [a, nope]}]\n",
 		"name: badspec2\nnodes: {a: {cpu: 0.5}}\nbogus: 1\n",
 		"name: badspec3\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b], bandwidth: 10 parsecs}]\n",
+		"name: badspec4\ntdf: 10\nnodes: {a: {cpu: 0.05}, b: {}}\nlinks: [{ends: [a, b]}]\n",
 	} {
 		p := filepath.Join(t.TempDir(), "spec.yaml")
 		if err := os.WriteFile(p, []byte(spec), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		_, err := Up(p, UpOptions{})
-		if !errors.Is(err, topology.ErrInvalidSpec) {
+		if !errors.Is(err, topology.ErrInvalidSpec) && !errors.Is(err, node.ErrBadConfig) {
 			t.Errorf("spec %q: err %v, want ErrInvalidSpec", spec, err)
 		}
 		name := strings.TrimPrefix(strings.SplitN(spec, "\n", 2)[0], "name: ")

@@ -38,6 +38,11 @@ func Up(spec string, o UpOptions) (*State, error) {
 		return nil, err
 	}
 	name := nw.Name
+	for _, nd := range nw.Nodes {
+		if _, err := Limits(nd, nw.TDF); err != nil {
+			return nil, fmt.Errorf("check %s: %w", spec, err)
+		}
+	}
 	if st, err := Load(name); err == nil {
 		if st.DaemonAlive() {
 			return nil, fmt.Errorf("bring up %s: %w", name, ErrAlreadyUp)
