@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,7 +16,15 @@ import (
 // supervisor and the tracees it forks, which inherit it) gets this value.
 const nice = -15
 
+// suiteDir holds files shared by the suite's tests (the vmux binary).
+var suiteDir string
+
 func TestMain(m *testing.M) {
+	var err error
+	if suiteDir, err = os.MkdirTemp("", "vmux-conformance-"); err != nil {
+		fmt.Fprintln(os.Stderr, "creating the suite's temp dir:", err)
+		os.Exit(1)
+	}
 	if os.Geteuid() == 0 {
 		tasks, _ := filepath.Glob("/proc/self/task/*")
 		for _, task := range tasks {
@@ -24,5 +33,7 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	os.RemoveAll(suiteDir)
+	os.Exit(code)
 }
