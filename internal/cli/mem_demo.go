@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 func newMemDemoCmd() *cobra.Command {
 	var f memFlags
 	var asJSON, withKSM bool
-	var settle time.Duration
+	var d demoOpts
 	c := &cobra.Command{
 		Use:   "demo [flags]",
 		Short: "Analyze a heterogeneous set of live processes that the demo starts itself",
@@ -38,17 +39,29 @@ KSM-equivalent. Every KSM setting changed is restored afterwards.`,
 			if err := linux.RequireRoot("mem demo"); err != nil {
 				return err
 			}
-			return runDemo(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, asJSON, withKSM, settle)
+			return runDemo(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), f, asJSON, withKSM, d)
 		},
 	}
 	f.add(c)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the analysis as JSON")
 	c.Flags().BoolVar(&withKSM, "ksm", false, "also run real KSM on the same processes and report what it merged")
-	c.Flags().DurationVar(&settle, "settle", 2*time.Second, "time to let the processes settle after loading")
+	c.Flags().DurationVar(&d.settle, "settle", 2*time.Second, "time to let the processes settle after loading")
+	c.Flags().IntVar(&d.instances, "instances", 0, "instances of each program (default: 2 or 3 each)")
+	c.Flags().StringSliceVar(&d.only, "only", nil, "start only these programs (python3, redis, memcached, perl, nginx, node, java)")
 	return c
 }
 
-func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, withKSM bool, settle time.Duration) (err error) {
+// demoOpts choose the demo's mix.
+type demoOpts struct {
+	settle    time.Duration
+	instances int
+	only      []string
+}
+
+// demoStarted, if set (by tests), is told the PID of every process started.
+var demoStarted func(pid int)
+
+func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, withKSM bool, d demoOpts) (err error) {
 	dir, err := os.MkdirTemp("", "vmux-demo-")
 	if err != nil {
 		return fmt.Errorf("create demo directory: %w", err)
@@ -77,6 +90,12 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for _, w := range demoWorkloads() {
+		if len(d.only) > 0 && !slices.Contains(d.only, w.name) {
+			continue
+		}
+		if d.instances > 0 {
+			w.n = d.instances
+		}
 		bin, lerr := exec.LookPath(w.bin)
 		if lerr != nil {
 			fmt.Fprintf(stderr, "demo: %s not installed, left out (make deps installs it)\n", w.bin)
@@ -92,6 +111,9 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 				return serr
 			}
 			procs = append(procs, p)
+			if demoStarted != nil {
+				demoStarted(p.cmd.Process.Pid)
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -114,11 +136,11 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 	if len(specs) == 0 {
 		return errors.New("demo: no process became ready")
 	}
-	fmt.Fprintf(stderr, "demo: %d processes ready in %.1fs; settling %v\n", len(specs), time.Since(t0).Seconds(), settle)
+	fmt.Fprintf(stderr, "demo: %d processes ready in %.1fs; settling %v\n", len(specs), time.Since(t0).Seconds(), d.settle)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(settle):
+	case <-time.After(d.settle):
 	}
 	a, err := analyze(ctx, specs, f, stderr)
 	if err != nil {
