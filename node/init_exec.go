@@ -29,21 +29,41 @@ func (in *initProc) handle(c *net.UnixConn) {
 		sendReply(c, execReply{Error: fmt.Sprintf("want stdin, stdout, stderr, got %d descriptors", len(files))})
 		return
 	}
+	var master *os.File
+	stdio := files
+	if req.TTY {
+		m, slave, err := linux.OpenPTY()
+		if err != nil {
+			sendReply(c, execReply{Error: fmt.Sprintf("allocate pty: %v", err)})
+			return
+		}
+		defer m.Close()
+		defer slave.Close()
+		if req.Rows > 0 && req.Cols > 0 {
+			_ = linux.SetWinsize(m, linux.Winsize{Rows: req.Rows, Cols: req.Cols})
+		}
+		master, stdio = m, []*os.File{slave, slave, slave}
+	}
 	done := make(chan linux.WaitStatus, 1)
 	in.mu.Lock()
-	pid, err := in.launcher.Launch(&Process{Argv: req.Argv, Env: req.Env, Dir: req.Dir, Files: files})
+	pid, err := in.launcher.Launch(&Process{Argv: req.Argv, Env: req.Env, Dir: req.Dir, Files: stdio, TTY: req.TTY})
 	if err == nil {
 		in.children[pid] = done
 	}
 	in.mu.Unlock()
-	closeAll(files) // the child has its copies
-	files = nil
+	closeAll(stdio) // the child has its copies
 	if err != nil {
 		sendReply(c, execReply{Error: err.Error()})
 		return
 	}
-	in.log.Info("launched", "pid", pid, "argv", req.Argv)
-	sendReply(c, execReply{Pid: pid})
+	in.log.Info("launched", "pid", pid, "argv", req.Argv, "tty", req.TTY)
+	if master != nil {
+		b, _ := json.Marshal(execReply{Pid: pid, PTY: true})
+		_ = linux.SendWithFds(c, b, master)
+		master.Close() // the client relays it now
+	} else {
+		sendReply(c, execReply{Pid: pid})
+	}
 	// Forward the client's signals; if it disconnects, kill the group.
 	go func() {
 		b := make([]byte, 256)

@@ -17,6 +17,9 @@ type Process struct {
 	Env   []string
 	Dir   string
 	Files []*os.File // stdin, stdout, stderr
+	// TTY: Files[0] is a terminal to make the controlling terminal of the
+	// new session.
+	TTY bool
 }
 
 // Launcher starts every process of a node: it is the one place where a node
@@ -92,7 +95,7 @@ func (PlainLauncher) Launch(p *Process) (int, error) {
 		Dir:   p.Dir,
 		Env:   p.Env,
 		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setsid: true},
+		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: p.TTY, Ctty: 0},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("launch %s: %w", path, err)

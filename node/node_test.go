@@ -158,3 +158,28 @@ func TestDestroyFromState(t *testing.T) {
 		t.Errorf("second Destroy (must be idempotent): %v", err)
 	}
 }
+
+// TestExecTTY: with TTY the command runs on a pty of the node, as its
+// controlling terminal, with the requested size; its output is relayed.
+func TestExecTTY(t *testing.T) {
+	n, _ := startTestNode(t, Limits{})
+	outR, outW, _ := os.Pipe()
+	in, _ := os.Open(os.DevNull)
+	defer in.Close()
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() { buf.ReadFrom(outR); close(done) }()
+	st, err := Exec("alpha", n.cfg.Socket, ExecOptions{
+		Argv: []string{"sh", "-c", "tty; test -t 0 && echo stdin-is-tty; ps -o tty= -p $$; exit 5"},
+		Env:  []string{"PATH=/usr/bin:/bin"}, Stdin: in, Stdout: outW, Stderr: outW, TTY: true})
+	outW.Close()
+	<-done
+	if err != nil || st.Code != 5 {
+		t.Fatalf("exec: %+v %v", st, err)
+	}
+	out := buf.String()
+	t.Logf("tty output: %q", out)
+	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "stdin-is-tty") || !strings.Contains(out, "pts/") {
+		t.Errorf("tty output %q: want a pty as stdin and controlling terminal", out)
+	}
+}

@@ -4,7 +4,9 @@ package node
 // init, over a SOCK_SEQPACKET unix socket (message boundaries kept):
 //
 //	client -> init: execRequest, with stdin, stdout, stderr as SCM_RIGHTS
-//	init -> client: execReply{Pid} once started, or {Error}
+//	init -> client: execReply{Pid} once started, or {Error}; with a TTY
+//	                request, this message carries the pty master
+//	                (SCM_RIGHTS) that the client relays its terminal through
 //	client -> init: execSignal, any number, forwarded to the process group
 //	init -> client: execReply{Exited: true, ...} when the process ends
 //
@@ -14,6 +16,11 @@ type execRequest struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env"`
 	Dir  string   `json:"dir"`
+	// TTY asks for a pseudo-terminal as the command's controlling
+	// terminal and stdio, of size Rows x Cols.
+	TTY  bool   `json:"tty,omitempty"`
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 }
 
 type execSignal struct {
@@ -22,6 +29,7 @@ type execSignal struct {
 
 type execReply struct {
 	Pid    int    `json:"pid,omitempty"`
+	PTY    bool   `json:"pty,omitempty"`
 	Error  string `json:"error,omitempty"`
 	Exited bool   `json:"exited,omitempty"`
 	Code   int    `json:"code,omitempty"`

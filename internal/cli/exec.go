@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/netd"
@@ -21,8 +22,9 @@ func newExecCmd() *cobra.Command {
 		Use:   "exec [--net NAME] NODE -- CMD [ARG...]",
 		Short: "Run a command inside a node of an experiment",
 		Long: `vmux exec runs CMD inside NODE: in its namespaces and cgroup, started by the
-node's init. stdin, stdout and stderr are passed as they are (a terminal stays a
-terminal), signals are forwarded and the exit status is CMD's. --net may be
+node's init. stdin, stdout and stderr are passed as they are, or, when stdin and
+stdout are a terminal, CMD gets a pseudo-terminal in the node relayed to yours
+(raw mode). Signals are forwarded and the exit status is CMD's. --net may be
 omitted when only one experiment is up.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -49,12 +51,22 @@ omitted when only one experiment is up.`,
 				return err
 			}
 			sigs := make(chan os.Signal, 8)
-			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 			defer signal.Stop(sigs)
+			// A terminal on stdin gets a pty in the node, relayed raw: keys
+			// like ^C reach the command's terminal, not vmux.
+			tty := term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+			if tty {
+				old, err := term.MakeRaw(int(os.Stdin.Fd()))
+				if err != nil {
+					return fmt.Errorf("set terminal raw: %w", err)
+				}
+				defer term.Restore(int(os.Stdin.Fd()), old)
+			}
 			dir, _ := os.Getwd()
 			es, err := node.Exec(n.Name, n.Socket, node.ExecOptions{
 				Argv: argv, Env: os.Environ(), Dir: dir,
-				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Signals: sigs,
+				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Signals: sigs, TTY: tty,
 			})
 			if err != nil {
 				return err
