@@ -65,6 +65,8 @@ func init() {
 	on(sysGetrusage, "getrusage", getrusageEntry)
 	on(sysTimes, "times", timesEntry)
 	on(sysSysinfo, "sysinfo", sysinfoEntry)
+	sysNames[sysRestartSyscall] = "restart_syscall"
+	sysNames[sysPtrace] = "ptrace"
 	// Timers.
 	on(sysTimerfdSettime, "timerfd_settime", timerSettimeEntry(true))
 	on(sysTimerSettime, "timer_settime", timerSettimeEntry(false))

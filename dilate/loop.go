@@ -47,10 +47,11 @@ type tracer struct {
 	fatal   error // first supervisor error; the run is being torn down
 	vdso    *vdsoInjector
 	debug   bool // log every rewritten syscall
+	stops   map[uint64]uint64 // seccomp stops by syscall number
 }
 
 func newTracer(s *Supervisor, root int) *tracer {
-	t := &tracer{s: s, root: root, threads: map[int]*thread{},
+	t := &tracer{s: s, root: root, threads: map[int]*thread{}, stops: map[uint64]uint64{},
 		debug: s.log.Enabled(context.Background(), slog.LevelDebug)}
 	t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}}
 	if s.cfg.ClockReads == ReadsVDSO {

@@ -63,6 +63,7 @@ func (t *tracer) seccompStop(th *thread) error {
 		return ignoreGone(err)
 	}
 	nr := regs.Orig_rax
+	t.stops[nr]++
 	if nr == sysPtrace {
 		return &TraceeError{Tid: th.tid, Op: "tracing", Err: ErrUsesPtrace}
 	}

@@ -63,6 +63,7 @@ type Supervisor struct {
 	done   chan struct{}
 	status Status
 	err    error
+	stops  map[string]uint64
 
 	// mu guards tgids and closed: Close and Signal read them from other
 	// goroutines while the trace loop updates them.
@@ -137,6 +138,10 @@ func (s *Supervisor) run(started chan<- error) {
 	started <- nil
 	t := newTracer(s, pid)
 	s.status, s.err = t.loop()
+	s.stops = make(map[string]uint64, len(t.stops))
+	for nr, n := range t.stops {
+		s.stops[syscallName(nr)] += n
+	}
 }
 
 // launch starts the launcher stopped on its start pipe, seizes it and lets
@@ -214,6 +219,13 @@ func (s *Supervisor) Pid() int {
 func (s *Supervisor) Wait() (Status, error) {
 	<-s.done
 	return s.status, s.err
+}
+
+// Stops returns, once Wait has returned, how many times each syscall
+// stopped at the seccomp filter: the whole tracing cost of the run.
+func (s *Supervisor) Stops() map[string]uint64 {
+	<-s.done
+	return s.stops
 }
 
 // Signal forwards sig to the root process.

@@ -211,3 +211,18 @@ func readSteps(r *os.File) ([]step, []string) {
 	}
 	return steps, fails
 }
+
+// newClock makes a run clock at k, closed when the test ends.
+func newClock(t testing.TB, k string) *vdso.Clock {
+	t.Helper()
+	tdf, err := vclock.ParseTDF(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock, err := vdso.NewClock("", vclock.Config{TDF: tdf}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clock.Close() })
+	return clock
+}

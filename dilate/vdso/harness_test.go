@@ -25,12 +25,34 @@ var (
 	harnessDir  string
 )
 
+// TestMain removes the harness build and fails the run if any test left a
+// child process (a harness) or a clock memfd behind.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if harnessDir != "" {
 		os.RemoveAll(harnessDir)
 	}
+	if leaks := leftovers(); len(leaks) > 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "leaked after the tests: %s\n", strings.Join(leaks, "; "))
+		code = 1
+	}
 	os.Exit(code)
+}
+
+// leftovers lists this process's remaining children and clock memfds.
+func leftovers() []string {
+	var out []string
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, f := range tasks {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) != "" {
+			out = append(out, "child processes "+strings.TrimSpace(string(b)))
+		}
+	}
+	refs, _ := clocksOf(os.Getpid())
+	for _, r := range refs {
+		out = append(out, "clock memfd "+r.Path)
+	}
+	return out
 }
 
 // buildHarness compiles testdata/harness.c once per test binary.
