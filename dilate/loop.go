@@ -46,7 +46,7 @@ type tracer struct {
 	rootEnd bool
 	fatal   error // first supervisor error; the run is being torn down
 	vdso    *vdsoInjector
-	debug   bool // log every rewritten syscall
+	debug   bool              // log every rewritten syscall
 	stops   map[uint64]uint64 // seccomp stops by syscall number
 }
 
