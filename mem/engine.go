@@ -29,6 +29,10 @@ type Engine struct {
 	csize   []int32  // per content: compressed size, PageSize if not kept
 	comp    [][]byte // per content: compressed bytes (nil if not kept)
 	payload arena    // compressed bytes and patches
+
+	// patchLatency, if set (benchmarks), gets the time spent on each page
+	// offered for patching and whether a patch was found.
+	patchLatency func(d time.Duration, patched bool)
 }
 
 // source is one memory source and its page table: extents of zero pages and

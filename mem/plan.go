@@ -3,6 +3,7 @@ package mem
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vmux/vmux/mem/codec"
 	"github.com/vmux/vmux/mem/delta"
@@ -69,6 +70,9 @@ func (e *Engine) compressAll() error {
 // cost is what content c costs stored on its own (compressed or raw).
 func (e *Engine) cost(c uint32) int { return int(e.csize[c]) }
 
+// goodPatch is a patch size below which other candidates are not tried.
+const goodPatch = 64
+
 // makePlan patches the units of us against each other (keeping patch bytes
 // when keep is set) and decides what is compressed and what stays raw.
 func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
@@ -90,7 +94,11 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 		buf   = make([]byte, 0, PageSize+64)
 		best  = make([]byte, 0, PageSize+64)
 	)
+	var t0 time.Time
 	for i := 0; i < n; i++ {
+		if e.patchLatency != nil {
+			t0 = time.Now()
+		}
 		c := us.contentOf(i)
 		page := e.idx.Content(c)
 		g := us.groupOf(i)
@@ -127,6 +135,12 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 			p.ref[i] = u
 			limit = len(out) - 1
 			buf, best = best, out
+			if len(best) <= goodPatch {
+				break // not worth trying other candidates
+			}
+		}
+		if e.patchLatency != nil {
+			e.patchLatency(time.Since(t0), found)
 		}
 		if found {
 			p.kind[i] = KindPatched

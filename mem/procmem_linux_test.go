@@ -224,3 +224,20 @@ func (c *captured) corpus(dom func(i int) Domain) *corpus {
 	}
 	return out
 }
+
+// sample keeps, per source, its first n non-zero pages and the zero pages
+// among them.
+func (c *captured) sample(n int) {
+	for i, ps := range c.pages {
+		k := 0
+		for j, p := range ps {
+			if !bytes.Equal(p, make([]byte, PageSize)) {
+				k++
+			}
+			if k > n {
+				c.pages[i] = ps[:j]
+				break
+			}
+		}
+	}
+}

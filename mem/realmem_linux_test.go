@@ -21,6 +21,9 @@ func TestRealProcessMemory(t *testing.T) {
 		startProc(t, "perl", 1, 20000),
 	}
 	c := captureProcs(t, procs)
+	if raceEnabled {
+		c.sample(1500)
+	}
 	one := c.corpus(func(int) Domain { return "" })
 	results := map[string]*Result{}
 	for _, det := range []string{"hsd21", "sketch"} {

@@ -78,6 +78,10 @@ func (e *Encoder) Encode(dst, ref, target []byte, limit int) ([]byte, error) {
 		if m == 0 {
 			misses++
 			i += 1 + misses>>4
+			// pending literals will cost at least their bytes
+			if len(out)+i-lit > limit {
+				return out[:0], ErrTooLarge
+			}
 			continue
 		}
 		misses = 0
