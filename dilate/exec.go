@@ -102,17 +102,25 @@ func (t *tracer) injectAtExec(th *thread) error {
 	if err != nil {
 		return fmt.Errorf("mapping scratch memory: %w", err)
 	}
-	scratch := base
+	scratch, trap := base, t.vdso == nil
 	if t.vdso != nil {
 		scratch = base + vdso.RegionSize
 		if err := t.vdso.install(in, base, scratch, realImage, start); err != nil {
+			if errors.Is(err, errGone) {
+				return err
+			}
+			// E.g. a program that dropped root can no longer open the
+			// supervisor's clock fd: its clock reads are trapped instead.
+			t.s.log.Warn("replacement vDSO not installed; trapping clock reads of this program", "tid", th.tid, "err", err)
+			trap = true
+		} else if err := writeU64(th.tid, ehdrAt+8, base); err != nil {
 			return err
 		}
-		if err := writeU64(th.tid, ehdrAt+8, base); err != nil {
+	}
+	if trap {
+		if err := writeU64(th.tid, ehdrAt, atIgnore); err != nil {
 			return err
 		}
-	} else if err := writeU64(th.tid, ehdrAt, atIgnore); err != nil {
-		return err
 	}
 	th.as = newAspace(scratch)
 	return in.finish()

@@ -202,3 +202,24 @@ func TestCloseKillsTheTree(t *testing.T) {
 		t.Errorf("root %d still exists after Close (%v)", pid, err)
 	}
 }
+
+// TestProgramDroppingRoot: after a program drops root it cannot open the
+// supervisor's clock fd at its next exec; that program's clock reads fall
+// back to trapped syscalls and the run goes on dilated.
+func TestProgramDroppingRoot(t *testing.T) {
+	testutil.MustRoot(t)
+	setpriv := testutil.MustHaveCommand(t, "setpriv")
+	start := time.Now()
+	st, out, err := run(t, "10", setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+		"/bin/sh", "-c", "sleep 0.03; date +%s")
+	real := time.Since(start)
+	if err != nil || st != (Status{}) {
+		t.Fatalf("got %v, %v", st, err)
+	}
+	if real < 300*time.Millisecond || real > 2*time.Second {
+		t.Errorf("sleep 0.03 at k=10 after dropping root took %v real, want about 300 ms", real)
+	}
+	if strings.TrimSpace(out) == "" {
+		t.Error("date printed nothing")
+	}
+}
