@@ -2,6 +2,7 @@ package dilate
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,5 +222,76 @@ func TestProgramDroppingRoot(t *testing.T) {
 	}
 	if strings.TrimSpace(out) == "" {
 		t.Error("date printed nothing")
+	}
+}
+
+// TestRateChangeWhileRunning: SetTDF on the run's clock takes effect for
+// the running program at once (vDSO reads and the next sleeps) and virtual
+// time never goes backwards.
+func TestRateChangeWhileRunning(t *testing.T) {
+	py := python(t)
+	clock := newClock(t, "10", "")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	script := `import time
+for i in range(12):
+    time.sleep(0.01)
+    print(time.monotonic_ns(), time.time_ns(), flush=True)`
+	sup, err := Start(Config{Args: []string{py, "-c", script}, Clock: clock, Stdout: w})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 4096)
+	var lines []string
+	var at []time.Time
+	tmp := make([]byte, 512)
+	for {
+		n, err := r.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		for {
+			i := strings.IndexByte(string(buf), '\n')
+			if i < 0 {
+				break
+			}
+			lines, at = append(lines, string(buf[:i])), append(at, time.Now())
+			buf = buf[i+1:]
+			if len(lines) == 4 {
+				k, _ := vclock.ParseTDF("1")
+				if _, err := clock.SetTDF(k); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if st, err := sup.Wait(); err != nil || st != (Status{}) {
+		t.Fatalf("got %v, %v", st, err)
+	}
+	if len(lines) != 12 {
+		t.Fatalf("got %d lines, want 12", len(lines))
+	}
+	var prevM, prevW int64
+	for i, l := range lines {
+		var m, w int64
+		if _, err := fmt.Sscan(l, &m, &w); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if m <= prevM || w <= prevW {
+			t.Errorf("line %d: virtual time went backwards (%d after %d, %d after %d)", i, m, prevM, w, prevW)
+		}
+		prevM, prevW = m, w
+	}
+	// Iterations 1-3 ran at k = 10 (100 ms real each), the last ones at
+	// k = 1 (10 ms real each).
+	slow := at[3].Sub(at[1]) / 2
+	fast := at[11].Sub(at[7]) / 4
+	if slow < 80*time.Millisecond || fast > 30*time.Millisecond {
+		t.Errorf("real time per 10 ms virtual sleep: %v before, %v after the change to k=1", slow, fast)
 	}
 }
