@@ -21,5 +21,8 @@ func TestFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Run(t, fakeClock{c}, Env{Advance: func(d time.Duration) time.Duration { src.Advance(d); return d }})
+	Run(t, fakeClock{c}, Env{
+		Advance: src.Advance,
+		Now:     func() time.Duration { return time.Duration(src.Now()[vclock.Monotonic]) },
+	})
 }
