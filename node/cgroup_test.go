@@ -3,6 +3,7 @@ package node
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,18 @@ func TestMemoryLimitEnforced(t *testing.T) {
 	}
 	if _, _, st := run(t, n, "sh", "-c", "head -c 200000000 /dev/zero | tail -c 100000000 >/dev/null"); st.ShellCode() != 137 {
 		t.Errorf("buffering 100 MB under a 32 MiB limit: status %+v, want 137 (OOM kill)", st)
+	}
+	// The node survived its workload's OOM: init still serves, and is
+	// less likely to be chosen than what it launches.
+	out, _, st := run(t, n, "sh", "-c", "cat /proc/1/oom_score_adj; cat /proc/self/oom_score_adj")
+	f := strings.Fields(out)
+	if st.Code != 0 || len(f) != 2 {
+		t.Fatalf("after OOM: %q %+v", out, st)
+	}
+	if i, _ := strconv.Atoi(f[0]); i > -1000 {
+		if c, _ := strconv.Atoi(f[1]); c != 1000 {
+			t.Errorf("oom_score_adj: init %s, child %s; want init -1000 or children 1000", f[0], f[1])
+		}
 	}
 }
 

@@ -29,6 +29,13 @@ type initConfig struct {
 	TDF        float64 `json:"tdf,omitempty"`
 }
 
+// oomInit and oomChild are the extreme oom_score_adj values: never
+// chosen, always chosen first.
+const (
+	oomInit  = -1000
+	oomChild = 1000
+)
+
 // readyFd is the pipe on which init reports "ok" or why it failed.
 const readyFd = 3
 
@@ -66,6 +73,7 @@ type initProc struct {
 	log      *slog.Logger
 	ln       *net.UnixListener
 	launcher Launcher
+	oom      oomAdj
 
 	// mu guards children; held across launch and registration so the
 	// reaper never sees a pid before its waiter exists.
@@ -86,6 +94,10 @@ func setupInit() (*initProc, error) {
 	// at a raised one); init leads its own process group.
 	if err := linux.SetGroupNice(0); err != nil {
 		return nil, fmt.Errorf("reset nice: %w", err)
+	}
+	adj, err := oomAdjustments()
+	if err != nil {
+		return nil, err
 	}
 	if err := linux.MakeMountsPrivate(); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
@@ -110,7 +122,26 @@ func setupInit() (*initProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen exec socket: %w", err)
 	}
-	return &initProc{cfg: cfg, ln: ln, launcher: l, children: map[int]chan linux.WaitStatus{}}, nil
+	return &initProc{cfg: cfg, ln: ln, launcher: l, oom: adj, children: map[int]chan linux.WaitStatus{}}, nil
+}
+
+// oomAdj are the OOM-killer biases of init and of what it launches.
+type oomAdj struct{ init, child int }
+
+// oomAdjustments makes init the OOM killer's last choice in its node: the
+// workload may exhaust the memory limit, and init's death would end the
+// node. With CAP_SYS_RESOURCE init takes -1000 (never chosen) and children
+// the host's value; without it (some sandboxes drop that capability) init
+// keeps its value and children get 1000 (always chosen first).
+func oomAdjustments() (oomAdj, error) {
+	orig, err := oomScoreAdj()
+	if err != nil {
+		return oomAdj{}, err
+	}
+	if setOOMScoreAdj(oomInit) == nil {
+		return oomAdj{init: oomInit, child: orig}, nil
+	}
+	return oomAdj{init: orig, child: oomChild}, nil
 }
 
 func (in *initProc) run() int {

@@ -46,7 +46,14 @@ func (in *initProc) handle(c *net.UnixConn) {
 	}
 	done := make(chan linux.WaitStatus, 1)
 	in.mu.Lock()
+	// Children inherit oom_score_adj at fork: give them the default.
+	if oerr := setOOMScoreAdj(in.oom.child); oerr != nil {
+		in.log.Warn("reset oom_score_adj for launch", "err", oerr)
+	}
 	pid, err := in.launcher.Launch(&Process{Argv: req.Argv, Env: req.Env, Dir: req.Dir, Files: stdio, TTY: req.TTY})
+	if oerr := setOOMScoreAdj(in.oom.init); oerr != nil {
+		in.log.Warn("restore init oom_score_adj", "err", oerr)
+	}
 	if err == nil {
 		in.children[pid] = done
 	}

@@ -113,12 +113,13 @@ func Start(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start node %s init: %w", cfg.Name, err)
 	}
-	n = &Node{cfg: cfg, cmd: cmd, cgroup: cg, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(n.done) }()
+	done := make(chan struct{})
+	n = &Node{cfg: cfg, cmd: cmd, cgroup: cg, done: done}
+	go func() { _ = cmd.Wait(); close(done) }()
 	defer func() {
 		if err != nil {
 			_ = cmd.Process.Kill()
-			<-n.done
+			<-done
 		}
 	}()
 	if err := cg.Add(cmd.Process.Pid); err != nil {
