@@ -19,6 +19,9 @@
 // inherits the pid namespace, cgroup and launcher for free; a terminal on
 // stdin stays the same terminal. If the caller disconnects, init kills the
 // command's process group; signals the caller forwards reach that group.
+// With TTY, init allocates a pty in the node, makes its slave the
+// command's controlling terminal and passes the master back over the same
+// socket; the caller relays its raw terminal through it.
 //
 // The Launcher is the one function every process of a node goes through:
 // PlainLauncher execs as is; time dilation registers a launcher (by name,
@@ -29,7 +32,10 @@
 // exit is never missed. SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/2 are
 // forwarded to every launched process group; on SIGTERM or SIGINT init
 // waits up to 2 s for them, then exits, and the kernel kills whatever is
-// left in the pid namespace.
+// left in the pid namespace. Init is the OOM killer's last choice in its
+// node (oom_score_adj -1000; where CAP_SYS_RESOURCE is missing, as in this
+// project's sandbox, its children get 1000 instead): a workload that
+// exhausts the memory limit is killed, the node lives on.
 //
 // Cgroups: one interface, two backends. v1 (what this project's machines
 // run): a directory <hierarchy>/vmux/<experiment>/<node> in cpu, cpuacct,

@@ -3,17 +3,12 @@
 package linux
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
-
-// ErrNoFds is returned by RecvWithFds when a message carried no descriptors
-// but some were required.
-var ErrNoFds = errors.New("message carried no file descriptors")
 
 // SendWithFds writes msg on c with files attached as SCM_RIGHTS.
 func SendWithFds(c *net.UnixConn, msg []byte, files ...*os.File) error {

@@ -5,25 +5,18 @@ package linux
 import (
 	"fmt"
 	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 )
 
-// Namespace clone flags a node sandbox uses (net, pid, mount, uts, ipc).
-const (
-	CloneNewNet  = unix.CLONE_NEWNET
-	CloneNewPID  = unix.CLONE_NEWPID
-	CloneNewNS   = unix.CLONE_NEWNS
-	CloneNewUTS  = unix.CLONE_NEWUTS
-	CloneNewIPC  = unix.CLONE_NEWIPC
-	NodeNSFlags  = CloneNewNet | CloneNewPID | CloneNewNS | CloneNewUTS | CloneNewIPC
-	SIGKILL      = unix.SIGKILL
-	SIGTERM      = unix.SIGTERM
-	nsOpenFlags  = unix.O_RDONLY | unix.O_CLOEXEC
-	procNetFmt   = "/proc/%d/ns/net"
-	selfNetnsPth = "/proc/thread-self/ns/net"
-)
+// NodeNSFlags are the namespaces of a node sandbox: net, pid, mount, uts
+// and ipc.
+const NodeNSFlags = unix.CLONE_NEWNET | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
+
+// SIGKILL, for callers that kill without importing unix.
+const SIGKILL = unix.SIGKILL
+
+const procNetFmt = "/proc/%d/ns/net"
 
 // NetnsPath is the path of the network namespace of process pid.
 func NetnsPath(pid int) string { return fmt.Sprintf(procNetFmt, pid) }
@@ -37,36 +30,6 @@ func NsInode(pid int, kind string) (uint64, error) {
 		return 0, &os.PathError{Op: "stat", Path: p, Err: err}
 	}
 	return st.Ino, nil
-}
-
-// InNetns runs fn on an OS thread switched into the network namespace at
-// nsPath, then switches the thread back. Sockets and TUN devices that fn
-// creates belong to that namespace for their whole life. If the thread cannot
-// be switched back it stays locked, so Go discards it when the goroutine ends.
-func InNetns(nsPath string, fn func() error) error {
-	target, err := os.Open(nsPath)
-	if err != nil {
-		return fmt.Errorf("open netns: %w", err)
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := os.Open(selfNetnsPth)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open own netns: %w", err)
-	}
-	defer orig.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return syscallErr("setns", err)
-	}
-	ferr := fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// Leave the thread locked: it is tainted and must die with us.
-		return fmt.Errorf("restore netns: %w", syscallErr("setns", err))
-	}
-	runtime.UnlockOSThread()
-	return ferr
 }
 
 // Sethostname sets the host name of the calling process's uts namespace.

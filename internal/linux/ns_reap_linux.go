@@ -32,7 +32,4 @@ func Kill(pid int, sig unix.Signal) error {
 // IsNoProcess reports whether err means the process does not exist (ESRCH).
 func IsNoProcess(err error) bool { return err != nil && errorsIs(err, unix.ESRCH) }
 
-// IsNoChild reports whether err means there is no child to wait for (ECHILD).
-func IsNoChild(err error) bool { return err != nil && errorsIs(err, unix.ECHILD) }
-
 func errorsIs(err error, target error) bool { return errors.Is(err, target) }
