@@ -22,7 +22,7 @@ type pathSetup struct {
 
 // emuPath joins two netns through the emulator: a - s - b, both links at
 // rate, zero latency.
-func emuPath(b *testing.B, rate string) pathSetup {
+func emuPath(b *testing.B, rate string, o TUNOptions) pathSetup {
 	n := compile(b, fmt.Sprintf(`
 name: benchtun
 subnet: 10.231.0.0/24
@@ -32,7 +32,7 @@ links:
   - {ends: [a, s], bandwidth: %[1]s}
   - {ends: [s, b], bandwidth: %[1]s}
 `, rate))
-	eps, ns := tunNet(b, n, fmt.Sprintf("vmuxb%d", os.Getpid()))
+	eps, ns := tunNet(b, n, fmt.Sprintf("vmuxb%d", os.Getpid()), o)
 	e, err := New(n, eps, Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -135,12 +135,15 @@ func BenchmarkTUNPath(b *testing.B) {
 	testutil.MustHaveCommand(b, "iperf3")
 	testutil.MustHaveCommand(b, "tc")
 	for _, rate := range []string{"100Mbit", "1Gbit"} {
-		for _, kind := range []string{"veth-htb", "emulator"} {
+		for _, kind := range []string{"veth-htb", "emulator", "emulator-nooffload"} {
 			b.Run(kind+"/"+rate, func(b *testing.B) {
 				var p pathSetup
-				if kind == "emulator" {
-					p = emuPath(b, rate)
-				} else {
+				switch kind {
+				case "emulator":
+					p = emuPath(b, rate, TUNOptions{})
+				case "emulator-nooffload":
+					p = emuPath(b, rate, TUNOptions{NoOffload: true})
+				default:
 					p = vethPath(b, rate)
 				}
 				rtt := pingMedian(b, p, 200)
@@ -156,7 +159,7 @@ func BenchmarkTUNPath(b *testing.B) {
 				b.ReportMetric(num(tcp, "sum_received", "bits_per_second")/1e6, "tcp-Mbit/s")
 				b.ReportMetric((pk-lost)/secs, "udp64-rx-pkt/s")
 				b.ReportMetric(rtt, "ping-us")
-				if kind == "emulator" {
+				if kind != "veth-htb" {
 					// The emulator's own CPU (this process; iperf3 runs apart),
 					// which includes the receiving kernel stack its TUN writes
 					// drive.

@@ -63,6 +63,13 @@ type Emulator struct {
 	heap       []*pipe // min-heap on q.front().at
 	sleepUntil int64
 
+	// Scheduler-only state for delivery (deliver.go).
+	batchers []batcher // by node: the endpoint if it writes in batches
+	pend     [][]int32 // by node: batch indexes waiting for a batched write
+	touched  []int32
+	wbufs    [][]byte // write buffers with room to coalesce
+	wout     [][]byte
+
 	waker   *linux.Waker
 	pending atomic.Bool  // a packet was queued earlier than sleepUntil
 	state   atomic.Int32 // scheduler: 0 awake, 1 sleeping, 2 being woken
@@ -113,6 +120,13 @@ func New(net *topology.Network, eps map[string]Endpoint, opts Options) (*Emulato
 			return nil, fmt.Errorf("creating emulator: nil endpoint for node %q: %w", name, ErrEndpoints)
 		}
 		e.eps[nd.Index] = ep
+	}
+	e.batchers = make([]batcher, e.nodes)
+	e.pend = make([][]int32, e.nodes)
+	for i, ep := range e.eps {
+		if b, ok := ep.(batcher); ok && b.batchSize() > 1 {
+			e.batchers[i] = b
+		}
 	}
 	for _, nd := range net.Nodes {
 		if e.eps[nd.Index] == nil {

@@ -60,17 +60,7 @@ func (e *Emulator) schedule() {
 		e.sleepUntil = next
 		e.mu.Unlock()
 
-		for i := range batch {
-			pk := &batch[i]
-			ep := e.eps[e.pdst[pk.path]]
-			if _, err := ep.Write((*pk.buf)[:pk.n]); err != nil && !e.closed.Load() {
-				e.ctr.writeErrs.Add(1)
-			} else {
-				e.ctr.delivered.Add(1)
-			}
-			putBuf(pk.buf)
-			pk.buf = nil
-		}
+		e.deliver(batch)
 		if e.closed.Load() {
 			return
 		}

@@ -39,7 +39,7 @@ func fdCount(t testing.TB) int {
 // tunNet creates one netns per node of n (named prefix-node, deleted at
 // cleanup), a TUN "vmux0" in each with the node's address, and returns
 // the endpoints and netns names.
-func tunNet(t testing.TB, n *topology.Network, prefix string) (map[string]Endpoint, map[string]string) {
+func tunNet(t testing.TB, n *topology.Network, prefix string, o TUNOptions) (map[string]Endpoint, map[string]string) {
 	t.Helper()
 	eps := map[string]Endpoint{}
 	ns := map[string]string{}
@@ -47,7 +47,7 @@ func tunNet(t testing.TB, n *topology.Network, prefix string) (map[string]Endpoi
 		name := fmt.Sprintf("%s-%s", prefix, nd.Name)
 		run(t, "ip", "netns", "add", name)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-		tun, err := OpenTUNInNetns("/run/netns/"+name, "vmux0")
+		tun, err := OpenTUNInNetnsWith("/run/netns/"+name, "vmux0", o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,10 +72,21 @@ func TestPingThroughTUN(t *testing.T) {
 	testutil.MustRoot(t)
 	testutil.MustHaveCommand(t, "ip")
 	ping := testutil.MustHaveCommand(t, "ping")
+	t.Run("offload", func(t *testing.T) { pingTUN(t, ping, TUNOptions{}) })
+	t.Run("plain", func(t *testing.T) { pingTUN(t, ping, TUNOptions{NoOffload: true}) })
+}
+
+func pingTUN(t *testing.T, ping string, o TUNOptions) {
 	n := compile(t, twoNodes)
 	fds := fdCount(t)
 	prefix := fmt.Sprintf("vmuxt%d", os.Getpid())
-	eps, ns := tunNet(t, n, prefix)
+	eps, ns := tunNet(t, n, prefix, o)
+	for name, ep := range eps {
+		// This kernel has TSO/USO on TUN: offload mode must be taken.
+		if got := ep.(*TUN).Offload(); got == o.NoOffload {
+			t.Fatalf("node %s: Offload() = %v with %+v", name, got, o)
+		}
+	}
 	e, err := New(n, eps, Options{})
 	if err != nil {
 		t.Fatal(err)
