@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,6 +161,9 @@ func (c *Clock) Update(f func(old vclock.Params, now vclock.Now) (vclock.Params,
 	if c.mem == nil {
 		return vclock.Params{}, fmt.Errorf("updating clock: %w", ErrClosed)
 	}
+	if sup := dilatingSupervisor(); sup != 0 {
+		return vclock.Params{}, fmt.Errorf("updating clock: %w (traced by the supervisor pid %d): run the command outside the run", ErrInsideRun, sup)
+	}
 	if err := c.lock(); err != nil {
 		return vclock.Params{}, fmt.Errorf("updating clock: %w", err)
 	}
@@ -224,4 +229,26 @@ func yield(spins int) {
 		return
 	}
 	time.Sleep(50 * time.Microsecond)
+}
+
+// dilatingSupervisor returns the pid of the vmux supervisor tracing this
+// process (a tracer that holds a clock memfd), or 0.
+func dilatingSupervisor() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			pid, _ := strconv.Atoi(strings.TrimSpace(v))
+			if pid == 0 {
+				return 0
+			}
+			if refs, _ := clocksOf(pid); len(refs) > 0 {
+				return pid
+			}
+			return 0
+		}
+	}
+	return 0
 }

@@ -13,6 +13,10 @@ var (
 	ErrAmbiguous = errors.New("several vmux clocks match")
 	// ErrWriterStuck reports a seqlock held by a live writer for too long.
 	ErrWriterStuck = errors.New("clock page writer did not finish")
+	// ErrInsideRun reports a clock change attempted from a dilated process:
+	// its real-clock readings would be virtual (and its trapped syscalls
+	// would wait on the supervisor that waits on it).
+	ErrInsideRun = errors.New("cannot change a clock from inside a dilated run")
 	// ErrClosed reports use of a closed Clock.
 	ErrClosed = errors.New("clock closed")
 )
