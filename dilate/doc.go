@@ -33,10 +33,21 @@
 //     into a scratch slot (never the caller's memory): relative virtual
 //     durations x k rounded up (a positive timeout never becomes zero),
 //     absolute virtual deadlines to real deadlines of the same clock; then
-//     asks for the syscall-exit stop, where it scales results (clock reads,
-//     remaining times, timer values, CPU times / s with s = share x k) and
-//     restores the argument registers, so a restarted syscall is seen and
-//     rewritten again with its original arguments. nanosleep and relative
+//     asks for the syscall-exit stop when there is a result to scale:
+//     there it scales results (clock reads, remaining times, timer values,
+//     CPU times / s with s = share x k) and restores the argument
+//     registers, so a restarted syscall is seen and rewritten again with
+//     its original arguments. Calls with nothing to
+//     scale at exit (futex waits, sleeps without a remaining-time output,
+//     poll/epoll timeouts, const timeouts) skip the exit stop, halving
+//     their cost: their converted argument lives in the thread's own
+//     scratch slot and the argument register is left pointing there (or
+//     holding the scaled int timeout) after the call; a restart that
+//     re-executes the call is recognised by that pointer and passed
+//     through. The one visible difference: that register is not preserved
+//     across the syscall (glibc, the Go runtime, CPython and HotSpot in the
+//     conformance suite do not rely on it; inline assembly that reuses it
+//     would see the converted value). nanosleep and relative
 //     clock_nanosleep interrupted into restart_syscall keep their remaining
 //     time scaled (the kernel's restart block already holds the real
 //     deadline).

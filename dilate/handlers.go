@@ -102,14 +102,15 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 		default:
 			return false, nil
 		}
+		rem := arg(regs, remArg)
+		c.noExit = abs || rem == 0 // nothing to scale at exit
 		need, err := rewriteTs(th, c, regs, reqArg, 0, f)
-		if !need || err != nil || abs {
+		if !need || err != nil || c.noExit {
 			return need, err
 		}
-		rem := arg(regs, remArg)
 		c.exit = func(_ *tracer, th *thread, _ *call, regs *linux.Regs) error {
 			e := retErrno(regs)
-			if rem == 0 || (e != errnoEINTR && e != errRestartBlock) {
+			if e != errnoEINTR && e != errRestartBlock {
 				return nil
 			}
 			scale := func(m mem) error { return scaleTsAt(m, rem, 1, back) }
@@ -124,12 +125,14 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 
 func constRelTs(i int) entryFunc {
 	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+		c.noExit = true
 		return rewriteTs(th, c, regs, i, 0, relWall(&c.p))
 	}
 }
 
 func constAbsTs(i int, id vclock.ClockID) entryFunc {
 	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+		c.noExit = true
 		return rewriteTs(th, c, regs, i, 0, absWall(&c.p, id))
 	}
 }
@@ -166,6 +169,7 @@ func msTimeout(i int) entryFunc {
 			rms = math.MaxInt32
 		}
 		setArg(regs, i, uint64(rms))
+		c.noExit = true // poll restarts through its restart block, epoll never
 		return true, nil
 	}
 }
@@ -175,6 +179,7 @@ func msTimeout(i int) entryFunc {
 // the others' absolute on MONOTONIC, or REALTIME with FUTEX_CLOCK_REALTIME
 // (FUTEX_LOCK_PI always REALTIME).
 func futexEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
+	c.noExit = true
 	op := uint32(regs.Rsi)
 	id := vclock.Monotonic
 	if op&futexClockRealtime != 0 {
@@ -197,6 +202,7 @@ func futexWaitvEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, er
 	if id != vclock.Monotonic && id != vclock.Realtime {
 		return false, nil // the kernel rejects it
 	}
+	c.noExit = true
 	return rewriteTs(th, c, regs, 3, 0, absWall(&c.p, id))
 }
 
@@ -217,6 +223,7 @@ func setsockoptEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, er
 	if !isSockTimeo(regs) || int32(regs.R8) < 16 {
 		return false, nil
 	}
+	c.noExit = true
 	return rewriteTv(th, c, regs, 3, 0, relWall(&c.p))
 }
 

@@ -79,6 +79,11 @@ func timerSettimeEntry(fd bool) entryFunc {
 			return false, nil // bad id: the kernel reports it
 		}
 		value, interval, back := timerConvs(&c.p, id, regs.Rsi&timerAbstime != 0)
+		old := regs.R10
+		c.noExit = old == 0
+		if ours(th, regs.Rdx) {
+			return false, nil
+		}
 		m := mem{th.tid}
 		v, err := m.read(regs.Rdx, 4)
 		if err != nil {
@@ -102,7 +107,9 @@ func timerSettimeEntry(fd bool) entryFunc {
 			return false, err
 		}
 		regs.Rdx = slot
-		old := regs.R10
+		if c.noExit {
+			return true, nil
+		}
 		c.exit = func(_ *tracer, th *thread, _ *call, regs *linux.Regs) error {
 			if retErrno(regs) != 0 {
 				return nil
@@ -148,7 +155,9 @@ func setitimerEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, err
 	if !ok {
 		return false, nil
 	}
-	if regs.Rsi != 0 {
+	old := regs.Rdx
+	c.noExit = old == 0
+	if regs.Rsi != 0 && !ours(th, regs.Rsi) {
 		m := mem{th.tid}
 		v, err := m.read(regs.Rsi, 4)
 		if err != nil {
@@ -170,7 +179,9 @@ func setitimerEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, err
 		}
 		regs.Rsi = slot
 	}
-	old := regs.Rdx
+	if c.noExit {
+		return regs.Rsi != c.saved.Rsi, nil
+	}
 	c.exit = func(_ *tracer, th *thread, _ *call, regs *linux.Regs) error {
 		if retErrno(regs) != 0 {
 			return nil

@@ -24,6 +24,9 @@ type thread struct {
 	// an interrupted rewritten sleep (nil when none is pending).
 	restart func(m mem) error
 	fresh   bool // created, its initial PTRACE_EVENT_STOP not seen yet
+	// slot is the thread's own scratch slot for rewritten syscalls that
+	// need no exit stop; kept until the thread exits or execs.
+	slot uint64
 }
 
 // call is a rewritten syscall between its seccomp stop and its exit stop.
@@ -34,7 +37,11 @@ type call struct {
 	exit  func(t *tracer, th *thread, c *call, regs *linux.Regs) error
 	// restoreNr puts the original syscall number back (alarm -> setitimer).
 	restoreNr bool
-	wrote     [2]int64 // the last time struct written to the slot
+	// noExit: the rewritten call needs no exit stop (no result to scale):
+	// its arguments stay in the thread's slot, and the argument register
+	// keeps pointing there after the call (see doc.go).
+	noExit bool
+	wrote  [2]int64 // the last time struct written to the slot
 }
 
 // tracer is the trace loop's state; only the trace thread touches it.
@@ -127,6 +134,9 @@ func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
 	case ws.Exited() || ws.Signaled():
 		th := t.threads[tid]
 		delete(t.threads, tid)
+		if th != nil && th.slot != 0 {
+			th.as.release(th.slot)
+		}
 		if th != nil && th.tid == th.tgid {
 			t.s.trackTgid(th.tgid, false)
 		}

@@ -107,15 +107,18 @@ func (t *tracer) seccompStop(th *thread) error {
 	c := &call{saved: regs, p: p}
 	need, err := entry(t, th, c, &regs)
 	if err != nil || !need {
-		th.as.release(c.slot)
+		c.releaseSlot(th)
 		if err != nil {
 			return &TraceeError{Tid: th.tid, Op: "rewriting syscall " + syscallName(nr), Err: err}
 		}
 		return t.cont(th, 0)
 	}
 	if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
-		th.as.release(c.slot)
+		c.releaseSlot(th)
 		return ignoreGone(err)
+	}
+	if c.noExit {
+		return t.cont(th, 0)
 	}
 	th.pending = c
 	return ignoreGone(linux.PtraceSyscall(th.tid, 0))
@@ -127,7 +130,7 @@ func (t *tracer) syscallExit(th *thread) error {
 		return t.cont(th, 0)
 	}
 	th.pending = nil
-	defer th.as.release(c.slot)
+	defer c.releaseSlot(th)
 	var regs linux.Regs
 	if err := linux.PtraceGetRegs(th.tid, &regs); err != nil {
 		return ignoreGone(err)
@@ -157,8 +160,20 @@ func gone(err error) bool {
 	return err == nil || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.EFAULT)
 }
 
-// slot hands out the call's scratch slot.
+// scratch hands out the call's scratch slot: the thread's own slot for a
+// call without an exit stop (it must stay valid while the syscall runs and
+// if the kernel restarts it), a slot of its own otherwise.
 func (c *call) scratch(th *thread) (uint64, bool) {
+	if c.noExit {
+		if th.slot == 0 {
+			s, ok := th.as.alloc()
+			if !ok {
+				return 0, false
+			}
+			th.slot = s
+		}
+		return th.slot, true
+	}
 	if c.slot == 0 {
 		s, ok := th.as.alloc()
 		if !ok {
@@ -167,6 +182,19 @@ func (c *call) scratch(th *thread) (uint64, bool) {
 		c.slot = s
 	}
 	return c.slot, true
+}
+
+// releaseSlot frees the call's own slot (never the thread's).
+func (c *call) releaseSlot(th *thread) {
+	if !c.noExit {
+		th.as.release(c.slot)
+	}
+}
+
+// ours reports a pointer into the scratch region: a syscall the kernel
+// restarts with the registers the supervisor left, already rewritten.
+func ours(th *thread, addr uint64) bool {
+	return th.as.scratch != 0 && addr >= th.as.scratch && addr < th.as.scratch+scratchSize
 }
 
 // ---- time struct rewriting helpers ----
@@ -206,7 +234,7 @@ func backCPU(p *vclock.Params) conv {
 // call's scratch slot (offset off) and points the argument there.
 func rewriteTs(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv) (bool, error) {
 	addr := arg(regs, i)
-	if addr == 0 {
+	if addr == 0 || ours(th, addr) {
 		return false, nil
 	}
 	m := mem{th.tid}
@@ -234,7 +262,7 @@ func rewriteTs(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv)
 // rewriteTv is rewriteTs for a timeval, rounding the real value up.
 func rewriteTv(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv) (bool, error) {
 	addr := arg(regs, i)
-	if addr == 0 {
+	if addr == 0 || ours(th, addr) {
 		return false, nil
 	}
 	m := mem{th.tid}
