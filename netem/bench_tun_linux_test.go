@@ -71,7 +71,7 @@ func vethPath(b *testing.B, rate string) pathSetup {
 
 // iperf runs an iperf3 server in nsB and a client in nsA with args, and
 // returns the client's JSON end section.
-func iperf(b *testing.B, p pathSetup, args ...string) map[string]any {
+func iperf(b testing.TB, p pathSetup, args ...string) map[string]any {
 	srv := exec.Command("ip", "netns", "exec", p.nsB, "iperf3", "-s", "-1", "-p", "5299")
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)
