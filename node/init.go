@@ -79,6 +79,18 @@ type initProc struct {
 	// reaper never sees a pid before its waiter exists.
 	mu       sync.Mutex
 	children map[int]chan linux.WaitStatus
+
+	handlers sync.WaitGroup // exec connections being served
+}
+
+// waitHandlers waits up to timeout for every exec connection to finish.
+func (in *initProc) waitHandlers(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { in.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
 }
 
 func setupInit() (*initProc, error) {
@@ -160,6 +172,7 @@ func (in *initProc) run() int {
 			in.log.Info("stopping", "signal", sig)
 			in.ln.Close()
 			in.drain(stopGrace)
+			in.waitHandlers(500 * time.Millisecond) // let exit statuses reach callers
 			return 0
 		}
 	}
@@ -216,6 +229,10 @@ func (in *initProc) serve() {
 			}
 			return
 		}
-		go in.handle(c)
+		in.handlers.Add(1)
+		go func() {
+			defer in.handlers.Done()
+			in.handle(c)
+		}()
 	}
 }

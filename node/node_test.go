@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,5 +182,47 @@ func TestExecTTY(t *testing.T) {
 	t.Logf("tty output: %q", out)
 	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "stdin-is-tty") || !strings.Contains(out, "pts/") {
 		t.Errorf("tty output %q: want a pty as stdin and controlling terminal", out)
+	}
+}
+
+// TestSignalsForwarded: a signal the caller forwards reaches the command;
+// SIGTERM to init (Stop) is forwarded to every launched process group.
+func TestSignalsForwarded(t *testing.T) {
+	n, _ := startTestNode(t, Limits{})
+	sigs := make(chan os.Signal, 1)
+	outR, outW, _ := os.Pipe()
+	in, _ := os.Open(os.DevNull)
+	defer in.Close()
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() { buf.ReadFrom(outR); close(done) }()
+	type res struct {
+		st  ExitStatus
+		err error
+	}
+	rc := make(chan res, 1)
+	go func() {
+		st, err := Exec("alpha", n.cfg.Socket, ExecOptions{
+			Argv: []string{"sh", "-c", `trap 'echo got-usr1' USR1; trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.05; done`},
+			Env:  []string{"PATH=/usr/bin:/bin"}, Stdin: in, Stdout: outW, Stderr: outW, Signals: sigs})
+		rc <- res{st, err}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	sigs <- syscall.SIGUSR1
+	time.Sleep(300 * time.Millisecond)
+	if err := n.Stop(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := <-rc
+	outW.Close()
+	<-done
+	if r.err != nil {
+		t.Fatalf("exec: %v", r.err)
+	}
+	if out := buf.String(); !strings.Contains(out, "got-usr1") || !strings.Contains(out, "got-term") {
+		t.Errorf("output %q: want both signals delivered to the command", out)
+	}
+	if r.st.Code != 3 {
+		t.Errorf("status %+v, want exit 3 from the TERM trap", r.st)
 	}
 }

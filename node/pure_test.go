@@ -2,6 +2,8 @@ package node
 
 import (
 	"errors"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -64,6 +66,22 @@ func TestValidName(t *testing.T) {
 	for _, s := range []string{"", "-a", "a/b", "../x", string(make([]byte, 70))} {
 		if err := ValidName(s); err == nil {
 			t.Errorf("%q accepted", s)
+		}
+	}
+}
+
+// TestHaveV2 probes real mounts: the v1 cpu hierarchy is not v2, and the
+// unified mount here lacks cpu, memory and io, so v1 must be chosen.
+func TestHaveV2(t *testing.T) {
+	if ok, _ := haveV2("/sys/fs/cgroup/cpu"); ok {
+		t.Error("the v1 cpu hierarchy was taken for cgroup v2")
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
+		b, _ := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
+		ok, err := haveV2("/sys/fs/cgroup/unified")
+		want := strings.Contains(string(b), "cpu") && strings.Contains(string(b), "memory") && strings.Contains(string(b), "io")
+		if err != nil || ok != want {
+			t.Errorf("haveV2(unified) = %v, %v with controllers %q", ok, err, b)
 		}
 	}
 }
