@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
+	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/mem"
 	"github.com/zeebo/xxh3"
 )
@@ -24,9 +27,17 @@ type Store struct {
 	x       *index
 	payload uint64 // end of the payload section (= entry table offset)
 
+	// data is the whole file mapped read-only (nil when reading through
+	// f): pages are then read with no system call and no copy.
+	data     []byte
+	verified []atomic.Bool // per entry block, once its checksum matched (data only)
+
 	mu     sync.Mutex // guards blocks
 	blocks map[uint64][]byte
 }
+
+// pagePool holds scratch pages for payloads and references.
+var pagePool = sync.Pool{New: func() any { return new([PageSize]byte) }}
 
 // maxCachedBlocks bounds the verified entry blocks kept in memory.
 const maxCachedBlocks = 256
@@ -51,6 +62,10 @@ func Open(path string) (*Store, error) {
 	}
 
 	s.c = f
+	if data, err := linux.MapFile(f, st.Size()); err == nil {
+		s.data = data
+		s.verified = make([]atomic.Bool, len(s.x.blockSums))
+	}
 	return s, nil
 }
 
@@ -141,10 +156,20 @@ func (s *Store) checkIndex() error {
 
 // Close closes the store file.
 func (s *Store) Close() error {
-	if s.c == nil {
-		return nil
+	err := linux.UnmapFile(s.data)
+	s.data = nil
+	if s.c != nil {
+		err = errors.Join(err, s.c.Close())
 	}
-	return s.c.Close()
+	return err
+}
+
+// guardFault turns a fault while reading the mapping (the file was
+// truncated under us: SIGBUS) into an error instead of a crash.
+func (s *Store) guardFault(err *error) {
+	if r := recover(); r != nil {
+		*err = corrupt("mapped store", "fault while reading (file truncated while open?): %v", r)
+	}
 }
 
 // Sources lists the stored sources.
@@ -170,6 +195,17 @@ func (s *Store) Lookup(name string) (int, error) {
 
 // block returns verified entry block b.
 func (s *Store) block(b uint64) ([]byte, error) {
+	if s.data != nil {
+		lo := s.ft.entryOff + b*blockBytes
+		blk := s.data[lo : lo+min(uint64(blockEntries), s.ft.nEntries-b*blockEntries)*entrySize]
+		if !s.verified[b].Load() {
+			if xxh3.Hash(blk) != s.x.blockSums[b] {
+				return nil, corrupt("entry block "+strconv.FormatUint(b, 10), "checksum mismatch")
+			}
+			s.verified[b].Store(true)
+		}
+		return blk, nil
+	}
 	s.mu.Lock()
 	blk, ok := s.blocks[b]
 	s.mu.Unlock()
@@ -210,9 +246,14 @@ func (s *Store) payloadOf(i uint64, e entry, buf []byte) ([]byte, error) {
 	if e.n > PageSize || e.off < headerSize || e.off > s.payload || uint64(e.n) > s.payload-e.off {
 		return nil, corrupt("entry "+strconv.FormatUint(i, 10), "payload outside the payload section")
 	}
-	b := buf[:e.n]
-	if _, err := s.f.ReadAt(b, int64(e.off)); err != nil {
-		return nil, fmt.Errorf("read payload of entry %d: %w", i, err)
+	var b []byte
+	if s.data != nil {
+		b = s.data[e.off : e.off+uint64(e.n)]
+	} else {
+		b = buf[:e.n]
+		if _, err := s.f.ReadAt(b, int64(e.off)); err != nil {
+			return nil, fmt.Errorf("read payload of entry %d: %w", i, err)
+		}
 	}
 	if sum32(b) != e.sum {
 		return nil, corrupt("payload of entry "+strconv.FormatUint(i, 10), "checksum mismatch")
@@ -222,7 +263,11 @@ func (s *Store) payloadOf(i uint64, e entry, buf []byte) ([]byte, error) {
 
 // ReadPage rebuilds page `page` of source src into dst (PageSize bytes),
 // reading only that page's entry and payload, and its reference's.
-func (s *Store) ReadPage(src int, page uint64, dst []byte) error {
+func (s *Store) ReadPage(src int, page uint64, dst []byte) (err error) {
+	if s.data != nil {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer s.guardFault(&err)
+	}
 	if src < 0 || src >= len(s.x.sources) {
 		return fmt.Errorf("read page: source %d: %w", src, ErrNoSource)
 	}
@@ -254,7 +299,6 @@ func (s *Store) decodeEntry(i uint64, dst []byte, depth int) error {
 	if err != nil {
 		return err
 	}
-	var pb [PageSize]byte
 	switch e.kind {
 	case kZero:
 		clear(dst)
@@ -262,7 +306,13 @@ func (s *Store) decodeEntry(i uint64, dst []byte, depth int) error {
 	case kShared:
 		return s.decodeEntry(uint64(e.ref), dst, depth+1)
 	case kRaw, kCompressed, kPatched:
-		data, err := s.payloadOf(i, e, pb[:])
+		var buf []byte
+		if s.data == nil { // reading through f: the payload needs a buffer
+			pb := pagePool.Get().(*[PageSize]byte)
+			defer pagePool.Put(pb)
+			buf = pb[:]
+		}
+		data, err := s.payloadOf(i, e, buf)
 		if err != nil {
 			return err
 		}
@@ -275,7 +325,8 @@ func (s *Store) decodeEntry(i uint64, dst []byte, depth int) error {
 			enc.Codec = s.x.codecs[e.codec]
 		}
 		if e.kind == kPatched {
-			var rb [PageSize]byte
+			rb := pagePool.Get().(*[PageSize]byte)
+			defer pagePool.Put(rb)
 			if err := s.decodeEntry(uint64(e.ref), rb[:], depth+1); err != nil {
 				return err
 			}
@@ -290,7 +341,11 @@ func (s *Store) decodeEntry(i uint64, dst []byte, depth int) error {
 }
 
 // ReadResidue reads residue r of a source, checking its checksum.
-func (s *Store) ReadResidue(r Residue) ([]byte, error) {
+func (s *Store) ReadResidue(r Residue) (_ []byte, err error) {
+	if s.data != nil {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer s.guardFault(&err)
+	}
 	b := make([]byte, r.Len)
 	if _, err := s.f.ReadAt(b, int64(r.off)); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read residue: %w", err)

@@ -313,3 +313,63 @@ func FuzzOpenStore(f *testing.F) {
 		}
 	})
 }
+
+func TestTruncatedWhileOpen(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := pack(t, dir, mem.Config{Codec: "none", Detector: "none"}, image(t, dir, 8, 400))
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.data == nil {
+		t.Fatal("store not mapped")
+	}
+	if err := os.Truncate(path, headerSize+PageSize); err != nil {
+		t.Fatal(err)
+	}
+	// Pages now lie past the end of the file: errors, never a crash.
+	page := make([]byte, PageSize)
+	var failed int
+	for p := uint64(0); p < s.Sources()[0].Pages; p++ {
+		if s.ReadPage(0, p, page) != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no read failed on a truncated store")
+	}
+	if _, err := s.Verify(nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("verify of a truncated store: %v", err)
+	}
+}
+
+func TestReaderPathMatchesMapped(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := pack(t, dir, mem.Config{}, image(t, dir, 9, 300))
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data, _ := os.ReadFile(path)
+	r, err := OpenReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := make([]byte, PageSize), make([]byte, PageSize)
+	for p := uint64(0); p < m.Sources()[0].Pages; p++ {
+		if err := m.ReadPage(0, p, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.ReadPage(0, p, b); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Fatalf("page %d differs between the mapped and the reader paths", p)
+		}
+	}
+	if _, err := r.Verify(nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strconv"
 )
 
@@ -18,8 +19,11 @@ type Report struct {
 // Verify checks every checksum in the store (Open already checked the
 // header, footer and index) and decodes every page. progress, if not nil, is
 // called with pages done so far. It stops at the first problem.
-func (s *Store) Verify(progress func(pages int64)) (Report, error) {
-	var r Report
+func (s *Store) Verify(progress func(pages int64)) (r Report, err error) {
+	if s.data != nil {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer s.guardFault(&err)
+	}
 	r.Sources = len(s.x.sources)
 	for b := range uint64(len(s.x.blockSums)) {
 		if _, err := s.block(b); err != nil {
