@@ -120,7 +120,12 @@ func (e *Engine) AddPage(src int, data []byte) error {
 		return &PageError{Source: src, Page: s.pages, Err: fmt.Errorf("%w: got %d bytes", ErrPageSize, len(data))}
 	}
 	t0 := time.Now()
-	defer func() { e.scan += time.Since(t0) }()
+	err = e.addPage(s, src, data)
+	e.scan += time.Since(t0)
+	return err
+}
+
+func (e *Engine) addPage(s *source, src int, data []byte) error {
 	e.present++
 	h := pageindex.Hash(data)
 	if h == pageindex.ZeroHash && pageindex.IsZero(data) {

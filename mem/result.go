@@ -43,27 +43,38 @@ func (r *Result) Page(src int, page int64) Encoded {
 
 // Encoding is Page with an error (ErrNoSource, ErrNoPage) for bad indexes.
 func (r *Result) Encoding(src int, page int64) (Encoded, error) {
+	i, canon, err := r.locate(src, page)
+	switch {
+	case err != nil:
+		return Encoded{}, err
+	case i < 0:
+		return Encoded{Kind: KindZero}, nil
+	case !canon:
+		return Encoded{Kind: KindShared, Ref: r.e.canonical(r.units, i)}, nil
+	}
+	return r.unitEncoding(i), nil
+}
+
+// locate finds the unit of a page (-1 for a zero page) and whether the page
+// is that unit's canonical page.
+func (r *Result) locate(src int, page int64) (unit int, canonical bool, err error) {
 	e := r.e
 	if src < 0 || src >= len(e.sources) {
-		return Encoded{}, fmt.Errorf("look up source %d of %d: %w", src, len(e.sources), ErrNoSource)
+		return 0, false, fmt.Errorf("look up source %d of %d: %w", src, len(e.sources), ErrNoSource)
 	}
 	s := &e.sources[src]
 	if page < 0 || page >= s.pages {
-		return Encoded{}, &PageError{Source: src, Page: page, Err: fmt.Errorf("%w: source %q has %d pages", ErrNoPage, s.name, s.pages)}
+		return 0, false, &PageError{Source: src, Page: page, Err: fmt.Errorf("%w: source %q has %d pages", ErrNoPage, s.name, s.pages)}
 	}
 	u := s.lookup(page)
 	if u == noUnit {
-		return Encoded{Kind: KindZero}, nil
+		return -1, false, nil
 	}
 	i := int(u)
 	if r.units.content == nil {
 		i = int(e.dunits[u].content)
 	}
-	canon := e.canonical(r.units, i)
-	if canon != (PageRef{Source: src, Page: page}) {
-		return Encoded{Kind: KindShared, Ref: canon}, nil
-	}
-	return r.unitEncoding(i), nil
+	return i, e.canonical(r.units, i) == PageRef{Source: src, Page: page}, nil
 }
 
 // unitEncoding is the stored form of unit i (its canonical page).
@@ -81,31 +92,21 @@ func (r *Result) unitEncoding(i int) Encoded {
 
 // Decode rebuilds page `page` of source src into dst (PageSize bytes).
 func (r *Result) Decode(src int, page int64, dst []byte) error {
-	enc, err := r.Encoding(src, page)
+	i, _, err := r.locate(src, page)
 	if err != nil {
 		return err
 	}
-	return r.decode(enc, dst, 0)
-}
-
-func (r *Result) decode(enc Encoded, dst []byte, depth int) error {
-	if enc.Kind != KindShared && enc.Kind != KindPatched {
-		return DecodePage(enc, nil, dst)
+	if i < 0 {
+		return DecodePage(Encoded{Kind: KindZero}, nil, dst)
 	}
-	if depth > 0 {
-		return fmt.Errorf("decode page: %s page refers to a %s page: %w", enc.Kind, enc.Kind, ErrCorrupt)
+	// a shared page decodes as its unit; a unit is patched, compressed or
+	// raw, and a patch's reference is a raw unit (read in place)
+	enc := r.unitEncoding(i)
+	var ref []byte
+	if enc.Kind == KindPatched {
+		ref = r.e.idx.Content(r.units.contentOf(int(r.plan.ref[i])))
 	}
-	ref, err := r.Encoding(enc.Ref.Source, enc.Ref.Page)
-	if err != nil {
-		return fmt.Errorf("decode reference: %w", err)
-	}
-	if enc.Kind == KindShared {
-		return r.decode(ref, dst, depth+1)
-	}
-	if ref.Kind != KindRaw {
-		return fmt.Errorf("decode page: reference is %s, not raw: %w", ref.Kind, ErrCorrupt)
-	}
-	return DecodePage(enc, ref.Data, dst)
+	return DecodePage(enc, ref, dst)
 }
 
 // DecodePage rebuilds one page into dst (PageSize bytes) from its encoding.

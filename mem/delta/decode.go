@@ -20,11 +20,17 @@ func Decode(dst, ref, patch []byte) error {
 	disp := int64(0)
 	limit := int64(len(ref) + len(dst))
 	for p < len(patch) {
-		v, k := binary.Uvarint(patch[p:])
-		if k <= 0 {
-			return fmt.Errorf("decode patch op at byte %d: %w", p, ErrCorrupt)
+		var v uint64
+		if b := patch[p]; b < 0x80 { // most ops are short: one byte
+			v = uint64(b)
+			p++
+		} else {
+			var k int
+			if v, k = binary.Uvarint(patch[p:]); k <= 0 {
+				return fmt.Errorf("decode patch op at byte %d: %w", p, ErrCorrupt)
+			}
+			p += k
 		}
-		p += k
 		l := v >> 1
 		if l == 0 || l > uint64(len(dst)-pos) {
 			return fmt.Errorf("decode patch op at byte %d: length %d with %d bytes left: %w", p, l, len(dst)-pos, ErrCorrupt)
@@ -39,11 +45,20 @@ func Decode(dst, ref, patch []byte) error {
 			pos += n
 			continue
 		}
-		d, k := binary.Varint(patch[p:])
-		if k <= 0 {
-			return fmt.Errorf("decode patch copy at byte %d: %w", p, ErrCorrupt)
+		if p >= len(patch) {
+			return fmt.Errorf("decode patch copy at byte %d: truncated: %w", p, ErrCorrupt)
 		}
-		p += k
+		var d int64
+		if b := patch[p]; b < 0x80 { // zigzag, one byte
+			d = int64(b>>1) ^ -int64(b&1)
+			p++
+		} else {
+			var k int
+			if d, k = binary.Varint(patch[p:]); k <= 0 {
+				return fmt.Errorf("decode patch copy at byte %d: %w", p, ErrCorrupt)
+			}
+			p += k
+		}
 		if d > limit || d < -limit {
 			return fmt.Errorf("decode patch copy at byte %d: displacement %d: %w", p, d, ErrCorrupt)
 		}
