@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/mem/ksm"
+	"github.com/vmux/vmux/mem/store"
 )
 
 func newMemDemoCmd() *cobra.Command {
@@ -47,6 +48,7 @@ KSM-equivalent. Every KSM setting changed is restored afterwards.`,
 	c.Flags().BoolVar(&withKSM, "ksm", false, "also run real KSM on the same processes and report what it merged")
 	c.Flags().DurationVar(&d.settle, "settle", 2*time.Second, "time to let the processes settle after loading")
 	c.Flags().IntVar(&d.instances, "instances", 0, "instances of each program (default: 2 or 3 each)")
+	c.Flags().StringVar(&d.pack, "pack", "", "also write the processes' memory to this store (vmux mem pack)")
 	c.Flags().StringSliceVar(&d.only, "only", nil, "start only these programs (python3, redis, memcached, perl, nginx, node, java)")
 	return c
 }
@@ -56,6 +58,7 @@ type demoOpts struct {
 	settle    time.Duration
 	instances int
 	only      []string
+	pack      string // also write the processes to this store
 }
 
 // demoStarted, if set (by tests), is told the PID of every process started.
@@ -152,6 +155,16 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 		}
 	} else {
 		writeAnalysisTable(stdout, a)
+	}
+	if d.pack != "" {
+		info, err := store.Write(ctx, d.pack, a.res, a.metas)
+		if err != nil {
+			return err
+		}
+		t := a.res.Stats.Total
+		fmt.Fprintf(stdout, "\nwrote %s: %s MiB for %s MiB of memory; payload %s MiB, metadata %s MiB (%s of memory, engine estimate %s MiB)\n",
+			d.pack, mb(info.FileBytes), mb(t.TotalBytes), mb(info.PayloadBytes), mb(info.MetadataBytes),
+			pct(info.MetadataBytes, t.TotalBytes), mb(t.MetadataBytes))
 	}
 	if withKSM {
 		return runKSMBaseline(ctx, stdout, procs, a)
