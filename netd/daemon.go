@@ -189,6 +189,9 @@ func bringUp(name string, logf *os.File, log *slog.Logger) (*daemon, error) {
 			log.Error("emulator stopped", "err", err)
 		}
 	}()
+	for _, n := range d.nodes {
+		go d.watch(n)
+	}
 	d.sortNodes()
 	d.st.Ready = true
 	return d, d.st.save()
@@ -257,6 +260,20 @@ func hostsFile(nw *topology.Network) []byte {
 		fmt.Fprintf(&b, "%s\t%s\n", nd.Addr, nd.Name)
 	}
 	return b.Bytes()
+}
+
+// watch logs a node whose init dies while the experiment runs (killed by
+// hand or by the OOM killer): its address goes dark until vmux net down.
+func (d *daemon) watch(n *node.Node) {
+	select {
+	case <-n.Done():
+		select {
+		case <-d.done:
+		default:
+			d.log.Warn("node init exited; the node is gone until the experiment is brought up again", "node", n.Name())
+		}
+	case <-d.done:
+	}
 }
 
 // teardown stops the emulator and every node, then removes the run dir.

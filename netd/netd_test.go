@@ -123,7 +123,18 @@ links:
 // emulator and the TUNs at zero latency is measured and logged.
 func TestPingRTT(t *testing.T) {
 	testutil.MustHaveCommand(t, "ping")
-	st := upFast(t, rttSpec)
+	t.Run("tdf1", func(t *testing.T) { checkRTT(t, rttSpec, 1) })
+	// At TDF 2, 1 ms links are applied as 2 ms of real delay: same 8 ms.
+	t.Run("tdf2", func(t *testing.T) {
+		checkRTT(t, strings.Replace(strings.ReplaceAll(rttSpec, "2ms", "1ms"), "\nnodes:", "\ntdf: 2\nnodes:", 1), 2)
+	})
+}
+
+func checkRTT(t *testing.T, spec string, tdf float64) {
+	st := upFast(t, spec)
+	if st.TDF != tdf {
+		t.Fatalf("experiment at tdf %v, want %v", st.TDF, tdf)
+	}
 	pingRTTs(t, st, "a", "b", 2)
 	pingRTTs(t, st, "z1", "z2", 2)
 	want := 8 * time.Millisecond
