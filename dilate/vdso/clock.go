@@ -44,6 +44,11 @@ type Clock struct {
 
 	mu  sync.Mutex // guards mem (nil once closed) and serializes local writers
 	mem []byte
+
+	// The owner's watchdog (NewClock only): stop ends it, done reports it.
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // NewClock creates the clock memfd of a run (run may be empty), maps it and
@@ -71,6 +76,8 @@ func NewClock(run string, c vclock.Config, log *slog.Logger) (*Clock, error) {
 		clk.Close()
 		return nil, err
 	}
+	clk.stop, clk.done = make(chan struct{}), make(chan struct{})
+	go clk.watch()
 	return clk, nil
 }
 
@@ -115,8 +122,13 @@ func (c *Clock) File() *os.File { return c.f }
 // Name is the memfd name (or the path the clock was opened from).
 func (c *Clock) Name() string { return c.name }
 
-// Close unmaps the page and closes the memfd. Tracees keep their mappings.
+// Close stops the watchdog, unmaps the page and closes the memfd. Tracees
+// keep their mappings.
 func (c *Clock) Close() error {
+	if c.stop != nil {
+		c.stopOnce.Do(func() { close(c.stop) })
+		<-c.done
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mem == nil {

@@ -230,3 +230,29 @@ func TestClockLiveWriterTimesOut(t *testing.T) {
 	c.mu.Unlock()
 	mustLoad(t, c)
 }
+
+// TestWatchdogRepairs: with no Load or write at all, the owner's watchdog
+// notices a dead writer and releases the seqlock, so readers in tracees
+// stop spinning.
+func TestWatchdogRepairs(t *testing.T) {
+	c := newTestClock(t, "3")
+	good := mustLoad(t, c)
+	seq := linux.SharedLoad64(c.mem, vclock.PageOffSeq)
+	c.mu.Lock()
+	if err := c.lock(); err != nil {
+		t.Fatal(err)
+	}
+	linux.SharedStore32(c.mem, vclock.PageOffPhase, phaseBackup)
+	linux.SharedStore32(c.mem, vclock.PageOffWriter, deadPID(t))
+	c.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for linux.SharedLoad64(c.mem, vclock.PageOffSeq) == seq+1 {
+		if time.Now().After(deadline) {
+			t.Fatal("watchdog did not release the seqlock of a dead writer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p := mustLoad(t, c); p != good {
+		t.Errorf("after the watchdog: %+v, want %+v", p, good)
+	}
+}

@@ -136,3 +136,46 @@ func le32(b []byte) uint32 {
 func put32(b []byte, v uint32) {
 	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 }
+
+// watchInterval is how often the owner's watchdog looks for a dead writer.
+const watchInterval = 100 * time.Millisecond
+
+// watch repairs the page when a writer died inside the seqlock, so that
+// tracees spinning in the replacement vDSO resume within ~watchInterval
+// even if the supervisor makes no Load meanwhile. It runs in the process
+// that created the clock (the supervisor) until Close.
+func (c *Clock) watch() {
+	defer close(c.done)
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	var oddSeq uint64
+	var since time.Time
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		if c.mem == nil {
+			c.mu.Unlock()
+			return
+		}
+		s := linux.SharedLoad64(c.mem, vclock.PageOffSeq)
+		switch {
+		case s&1 == 0:
+			oddSeq = 0
+		case s != oddSeq:
+			oddSeq, since = s, time.Now()
+		default:
+			w := linux.SharedLoad32(c.mem, vclock.PageOffWriter)
+			dead := (w != 0 && !linux.ProcessAlive(int(w))) || (w == 0 && time.Since(since) > writerGiveUp/2)
+			if dead && linux.SharedCAS32(c.mem, vclock.PageOffWriter, w, c.pid) {
+				c.log.Warn("clock writer died inside the seqlock; repaired by the watchdog", "clock", c.name, "pid", w, "seq", s)
+				c.recover()
+				c.unlock()
+			}
+		}
+		c.mu.Unlock()
+	}
+}
