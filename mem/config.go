@@ -14,7 +14,7 @@ const (
 	DefaultCodec         = "lz4"
 	DefaultMaxPatch      = 2048
 	DefaultMaxCompressed = 2048
-	DefaultCandidates    = 3
+	DefaultCandidates    = 2
 )
 
 // Config selects the engine's mechanisms. The zero value is the default.
@@ -38,7 +38,7 @@ type Config struct {
 	// timing side channel.
 	CrossDomain bool
 	// Candidates is how many candidate references are delta-encoded per
-	// page, keeping the smallest patch (default 3; hsd21 yields at most 2).
+	// page, keeping the smallest patch (default 2, as many as hsd21 can yield).
 	Candidates int
 }
 

@@ -26,9 +26,10 @@ type Engine struct {
 	scan    time.Duration // time spent in AddPage
 
 	// set by Finish
-	csize   []int32  // per content: compressed size, PageSize if not kept
-	comp    [][]byte // per content: compressed bytes (nil if not kept)
-	payload arena    // compressed bytes and patches
+	csize      []int32  // per content: compressed size, PageSize if not kept
+	comp       [][]byte // per content: compressed bytes (nil if not kept)
+	payload    arena    // patches
+	compArenas []arena  // compressed bytes, one arena per compression worker
 
 	// patchLatency, if set (benchmarks), gets the time spent on each page
 	// offered for patching and whether a patch was found.

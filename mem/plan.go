@@ -3,6 +3,9 @@ package mem
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmux/vmux/mem/codec"
@@ -43,28 +46,55 @@ type plan struct {
 }
 
 // compressAll compresses every content once; both sharing modes use the
-// sizes and the primary one the bytes.
+// sizes and the primary one the bytes. Contents are independent, so this
+// runs on all Ps, each worker with its own output arena.
 func (e *Engine) compressAll() error {
 	n := e.idx.Len()
 	e.csize = make([]int32, n)
 	e.comp = make([][]byte, n)
-	var buf []byte
-	for c := 0; c < n; c++ {
-		out, err := e.codec.Compress(buf, e.idx.Content(uint32(c)))
-		switch {
-		case errors.Is(err, codec.ErrIncompressible):
-			e.csize[c] = PageSize
-		case err != nil:
-			return fmt.Errorf("compress page %d of source %d: %w", e.contents[c].first.Page, e.contents[c].first.Source, err)
-		case len(out) > e.cfg.MaxCompressed:
-			e.csize[c] = PageSize
-		default:
-			e.csize[c] = int32(len(out))
-			e.comp[c] = e.payload.add(out)
-		}
-		buf = out
+	const batch = 256
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	workers := max(1, min(runtime.GOMAXPROCS(0), (n+batch-1)/batch))
+	arenas := make([]arena, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func(a *arena) {
+			defer wg.Done()
+			var buf []byte
+			for {
+				lo := int(next.Add(batch)) - batch
+				if lo >= n {
+					return
+				}
+				for c := lo; c < min(lo+batch, n); c++ {
+					out, err := e.codec.Compress(buf, e.idx.Content(uint32(c)))
+					switch {
+					case errors.Is(err, codec.ErrIncompressible):
+						e.csize[c] = PageSize
+					case err != nil:
+						errOnce.Do(func() {
+							first = fmt.Errorf("compress page %d of source %d: %w", e.contents[c].first.Page, e.contents[c].first.Source, err)
+						})
+						return
+					case len(out) > e.cfg.MaxCompressed:
+						e.csize[c] = PageSize
+					default:
+						e.csize[c] = int32(len(out))
+						e.comp[c] = a.add(out)
+					}
+					buf = out
+				}
+			}
+		}(&arenas[w])
 	}
-	return nil
+	wg.Wait()
+	e.compArenas = arenas
+	return first
 }
 
 // cost is what content c costs stored on its own (compressed or raw).
