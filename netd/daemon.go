@@ -53,11 +53,11 @@ func DaemonMain(name string) int {
 	d, err := bringUp(name, logf, log)
 	if err != nil {
 		log.Error("bring-up failed", "err", err)
+		if d != nil {
+			d.teardown() // before reporting: up then finds nothing left
+		}
 		fmt.Fprintf(ready, "%v\n", err)
 		ready.Close()
-		if d != nil {
-			d.teardown()
-		}
 		return 1
 	}
 	fmt.Fprintln(ready, "ok")

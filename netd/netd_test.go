@@ -286,3 +286,28 @@ func TestUpRejectsBadSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestUpDaemonFailure: when the daemon dies before reporting ready, up
+// returns its reason and leaves nothing behind.
+func TestUpDaemonFailure(t *testing.T) {
+	testutil.MustRoot(t)
+	p := filepath.Join(t.TempDir(), "spec.yaml")
+	name := "deadd" + strconv.Itoa(os.Getpid()%100000)
+	if err := os.WriteFile(p, []byte("name: "+name+"\nnodes: {a: {}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Up(p, UpOptions{Exe: "/bin/false", Args: []string{}})
+	var de *DaemonError
+	if !errors.As(err, &de) || !errors.Is(err, ErrDaemon) {
+		t.Fatalf("err %v, want a DaemonError", err)
+	}
+	if _, err := os.Stat(Dir(name)); err == nil {
+		t.Errorf("run dir %s left behind", Dir(name))
+	}
+	if _, err := Up(p, UpOptions{Exe: "/nonexistent/vmux"}); err == nil {
+		t.Error("up with a missing daemon binary succeeded")
+	}
+	if _, err := os.Stat(Dir(name)); err == nil {
+		t.Errorf("run dir %s left behind", Dir(name))
+	}
+}
