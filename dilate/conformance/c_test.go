@@ -18,7 +18,7 @@ func TestGlibcC(t *testing.T) {
 		t.Fatalf("building conf.c: %v\n%s", err, out)
 	}
 	for _, c := range tdfs {
-		t.Run("tdf="+c.k, func(t *testing.T) { runConformance(t, c.k, c.d, 15, bin) })
+		t.Run("tdf="+c.k, func(t *testing.T) { runConformance(t, c.k, c.d, 24, bin) })
 	}
 }
 

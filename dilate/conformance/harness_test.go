@@ -110,7 +110,7 @@ func runOnce(t *testing.T, k string, d time.Duration, minSteps int, argv ...stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps, fails := readSteps(r)
+	steps, fails, lateChecks := readSteps(r)
 	st, err := sup.Wait()
 	if err != nil {
 		t.Fatalf("supervisor: %v", err)
@@ -131,7 +131,11 @@ func runOnce(t *testing.T, k string, d time.Duration, minSteps int, argv ...stri
 		real := s.end.Sub(s.begin)
 		virtTol := int64(float64(tol) / kf)
 		early := s.virt < s.want-1000 // 1 us for the clock reads' rounding
-		ok := !early && real >= wantReal-tol && real <= wantReal+tol && s.virt <= s.want+virtTol
+		ok := !early && real >= wantReal-tol && real <= wantReal+tol && s.virt <= s.want+virtTol &&
+			len(lateChecks[s.name]) == 0
+		for _, l := range lateChecks[s.name] {
+			t.Logf("k=%s %s: check failed (retried): %s", k, s.name, l)
+		}
 		t.Logf("k=%s %-36s virtual %8.3f ms (want %8.3f)  real %8.3f ms (want %8.3f ± %.3f) %s",
 			k, s.name, ms(s.virt), ms(s.want), ms(int64(real)), ms(int64(wantReal)), ms(int64(tol)), okStr(ok))
 		switch {
@@ -177,12 +181,15 @@ func (r rawReader) Read(b []byte) (int, error) {
 	}
 }
 
-// readSteps timestamps the program's B/E lines as they arrive.
-func readSteps(r *os.File) ([]step, []string) {
+// readSteps timestamps the program's B/E lines as they arrive. It also
+// returns the failed checks (F) and, by step, the contention-sensitive
+// checks that failed (L).
+func readSteps(r *os.File) ([]step, []string, map[string][]string) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var steps []step
 	var fails []string
+	lateChecks := map[string][]string{}
 	open := map[string]time.Time{}
 	sc := bufio.NewScanner(rawReader{int(r.Fd())}) // Fd makes it blocking
 	for sc.Scan() {
@@ -205,11 +212,13 @@ func readSteps(r *os.File) ([]step, []string) {
 			steps = append(steps, step{name: f[1], begin: b, end: now, virt: virt, want: want})
 		case f[0] == "F":
 			fails = append(fails, strings.Join(f[1:], " "))
+		case f[0] == "L" && len(f) >= 2:
+			lateChecks[f[1]] = append(lateChecks[f[1]], strings.Join(f[2:], " "))
 		default:
 			fails = append(fails, fmt.Sprintf("unexpected output %q", sc.Text()))
 		}
 	}
-	return steps, fails
+	return steps, fails, lateChecks
 }
 
 // newClock makes a run clock at k, closed when the test ends.

@@ -53,7 +53,7 @@ public class Conf {
             Thread.sleep(dms);
             long m1 = System.nanoTime(), w1 = System.currentTimeMillis();
             if (Math.abs((w1 - w0) * 1_000_000 - (m1 - m0)) > d / 10 + 1_000_000)
-                System.out.println("F currentTimeMillis progressed " + (w1 - w0) + " ms, nanoTime " + (m1 - m0) + " ns");
+                System.out.println("L clock-nanotime-millis currentTimeMillis progressed " + (w1 - w0) + " ms, nanoTime " + (m1 - m0) + " ns");
         });
         step("Thread.sleep", d, () -> Thread.sleep(dms));
         final Object lock = new Object();

@@ -24,6 +24,11 @@ def fail(msg):
     print("F", msg, flush=True)
 
 
+def late(step, msg):
+    # a check that CPU contention can break (see conf.c)
+    print("L", step, msg, flush=True)
+
+
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -43,9 +48,9 @@ def clocks():
     time.sleep(d)
     m1, r1, w1 = time.monotonic_ns(), raw_ns(1), time.time_ns()
     if abs((r1 - r0) - (m1 - m0)) > D // 10:
-        fail("raw MONOTONIC progressed %d, vDSO %d" % (r1 - r0, m1 - m0))
+        late("clock-vdso-raw", "raw MONOTONIC progressed %d, vDSO %d" % (r1 - r0, m1 - m0))
     if abs((w1 - w0) - (m1 - m0)) > D // 10:
-        fail("REALTIME progressed %d, MONOTONIC %d" % (w1 - w0, m1 - m0))
+        late("clock-vdso-raw", "REALTIME progressed %d, MONOTONIC %d" % (w1 - w0, m1 - m0))
 
 
 step("clock-vdso-raw", D, clocks)
