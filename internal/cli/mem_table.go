@@ -30,6 +30,9 @@ type sourceJSON struct {
 	Domain  string      `json:"domain"`
 	Regions int         `json:"regions"`
 	Skipped []skipJSON  `json:"skipped"`
+	// PaddedBytes: zero bytes added to regions whose length is not a whole
+	// number of pages (a raw file's tail); unpack leaves them out again.
+	PaddedBytes int64 `json:"padded_bytes"`
 	mem.Totals
 }
 
@@ -97,13 +100,22 @@ func analysisDoc(a *analysis) analysisJSON {
 	}
 	for i, s := range st.Sources {
 		m := a.metas[i]
-		sj := sourceJSON{Name: m.Name, Kind: m.Kind, Domain: m.Domain, Regions: len(m.Regions), Totals: s.Totals, Skipped: []skipJSON{}}
+		sj := sourceJSON{Name: m.Name, Kind: m.Kind, Domain: m.Domain, Regions: len(m.Regions), Totals: s.Totals,
+			Skipped: []skipJSON{}, PaddedBytes: paddedBytes(m.Regions)}
 		for _, k := range m.Skipped {
 			sj.Skipped = append(sj.Skipped, skipJSON{k.Start, k.Len, k.Name, k.Reason})
 		}
 		d.Sources = append(d.Sources, sj)
 	}
 	return d
+}
+
+func paddedBytes(rs []source.Region) int64 {
+	var n int64
+	for _, r := range rs {
+		n += int64(r.Pages()*source.PageSize - r.Len)
+	}
+	return n
 }
 
 func writeAnalysisJSON(w io.Writer, a *analysis) error {
@@ -173,6 +185,11 @@ func writeAnalysisTable(w io.Writer, a *analysis) {
 			fmt.Fprintf(w, ": %.2fx", r.SavingsRatio)
 		}
 		fmt.Fprintln(w)
+	}
+	for _, m := range a.metas {
+		if p := paddedBytes(m.Regions); p > 0 {
+			fmt.Fprintf(w, "Padded: %s is not a whole number of pages; %d zero bytes pad its last page (unpack restores the exact size)\n", m.Name, p)
+		}
 	}
 	skips := map[string][2]int64{}
 	for _, m := range a.metas {

@@ -83,6 +83,9 @@ func TestMemAnalyzeJSON(t *testing.T) {
 	if total := d["total_bytes"].(float64); total != 2*257*4096 {
 		t.Errorf("total_bytes %v, want %d", total, 2*257*4096)
 	}
+	if p := d["sources"].([]any)[0].(map[string]any)["padded_bytes"]; p != float64(4096-4) {
+		t.Errorf("padded_bytes %v, want %d", p, 4096-4)
+	}
 	cross, _, err := memRun(t, context.Background(), "mem", "analyze", "--json", "--cross-domain", a, b)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +97,8 @@ func TestMemAnalyzeJSON(t *testing.T) {
 	}
 	// The table names every source and the total.
 	table, _, err := memRun(t, context.Background(), "mem", "analyze", "--detector", "hsd21", "--codec", "zstd", a, b)
-	if err != nil || !strings.Contains(table, "TOTAL") || !strings.Contains(table, "KSM-equivalent") || !strings.Contains(table, "a.img") {
+	if err != nil || !strings.Contains(table, "TOTAL") || !strings.Contains(table, "KSM-equivalent") || !strings.Contains(table, "a.img") ||
+		!strings.Contains(table, "Padded: "+a) {
 		t.Fatalf("table (%v):\n%s", err, table)
 	}
 }
