@@ -121,7 +121,8 @@ func setupInit() (*initProc, error) {
 		return nil, fmt.Errorf("set hostname: %w", err)
 	}
 	if cfg.HostsFile != "" {
-		if err := linux.BindMount(cfg.HostsFile, "/etc/hosts"); err != nil {
+		// Read-only: every node of an experiment shares this one file.
+		if err := linux.BindMountReadOnly(cfg.HostsFile, "/etc/hosts"); err != nil {
 			return nil, fmt.Errorf("bind hosts file: %w", err)
 		}
 	}

@@ -74,6 +74,9 @@ func TestSandboxNamespaces(t *testing.T) {
 	if out, _, _ := run(t, n, "cat", "/etc/hosts"); !strings.Contains(out, "10.9.0.2 beta") {
 		t.Errorf("/etc/hosts in node = %q, want the node's hosts file", out)
 	}
+	if _, _, st := run(t, n, "sh", "-c", "echo 1.2.3.4 evil >> /etc/hosts"); st.Code == 0 {
+		t.Error("a node could write the shared hosts file")
+	}
 	// A private /proc of a new pid namespace: the shell is a low pid and
 	// only init and the command's own processes are visible.
 	out, _, _ := run(t, n, "sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'")

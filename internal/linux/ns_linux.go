@@ -49,9 +49,13 @@ func MountProc() error {
 	return syscallErr("mount", unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""))
 }
 
-// BindMount bind-mounts src over dst (both must exist).
-func BindMount(src, dst string) error {
-	return syscallErr("mount", unix.Mount(src, dst, "", unix.MS_BIND, ""))
+// BindMountReadOnly bind-mounts src over dst (both must exist), read-only.
+func BindMountReadOnly(src, dst string) error {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		return syscallErr("mount", err)
+	}
+	// MS_RDONLY is ignored on the first bind: a remount applies it.
+	return syscallErr("mount", unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""))
 }
 
 // SetCloexec marks fd close-on-exec (for descriptors inherited from a
