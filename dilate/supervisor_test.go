@@ -295,3 +295,44 @@ for i in range(12):
 		t.Errorf("real time per 10 ms virtual sleep: %v before, %v after the change to k=1", slow, fast)
 	}
 }
+
+// TestCPUShare: CPU-time clocks read real CPU time / s, s = share x k. A
+// busy loop at k = 10 sees about as much CPU time as wall time with a
+// whole core (s = 10), and about 10 times more with --cpu 0.1 (s = 1).
+func TestCPUShare(t *testing.T) {
+	py := python(t)
+	script := `import time
+w0, c0 = time.monotonic(), time.process_time()
+while time.monotonic() - w0 < 0.02:
+    pass
+print((time.process_time() - c0) / (time.monotonic() - w0))`
+	for _, tc := range []struct {
+		share    string
+		min, max float64
+	}{
+		{"1", 0.2, 1.2},  // may get less than a whole CPU on a busy machine
+		{"0.1", 2, 10.5}, // s = 1: CPU time is real, wall time is /10
+	} {
+		out, err := os.CreateTemp(t.TempDir(), "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sup, err := Start(Config{Args: []string{py, "-c", script}, Clock: newClock(t, "10", tc.share), Stdout: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := sup.Wait(); err != nil || st != (Status{}) {
+			t.Fatalf("share %s: %v %v", tc.share, st, err)
+		}
+		b, _ := os.ReadFile(out.Name())
+		out.Close()
+		var ratio float64
+		if _, err := fmt.Sscan(string(b), &ratio); err != nil {
+			t.Fatalf("share %s: output %q", tc.share, b)
+		}
+		if ratio < tc.min || ratio > tc.max {
+			t.Errorf("share %s: CPU time / wall time = %.2f, want in [%.1f, %.1f]", tc.share, ratio, tc.min, tc.max)
+		}
+		t.Logf("share %s: CPU/wall %.2f", tc.share, ratio)
+	}
+}

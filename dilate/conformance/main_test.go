@@ -3,17 +3,15 @@ package conformance
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
+
+	"github.com/vmux/vmux/internal/testutil"
 )
 
 // nice is the priority the suite runs at when it can (root). The suite
 // measures real durations to a few ms while CI runs other packages' tests
 // on the same two cores; at nice 0 a tracee or the supervisor waits for a
-// CPU for tens of ms. Every thread of the test process (and so the
-// supervisor and the tracees it forks, which inherit it) gets this value.
+// CPU for tens of ms.
 const nice = -15
 
 // suiteDir holds files shared by the suite's tests (the vmux binary).
@@ -25,14 +23,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "creating the suite's temp dir:", err)
 		os.Exit(1)
 	}
-	if os.Geteuid() == 0 {
-		tasks, _ := filepath.Glob("/proc/self/task/*")
-		for _, task := range tasks {
-			if tid, err := strconv.Atoi(filepath.Base(task)); err == nil {
-				_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice)
-			}
-		}
-	}
+	testutil.RaisePriority(nice)
 	code := m.Run()
 	os.RemoveAll(suiteDir)
 	os.Exit(code)

@@ -31,6 +31,18 @@
 // retries while odd, reads the real clock and the fields, fences (acquire)
 // and retries if seq changed: an accepted reading saw one whole version.
 //
+// Contract with the supervisor: map the three parts as one region (image
+// R+X from Image(), ProcPage(ParseVDSO(real vDSO bytes).Add(real base)) R,
+// the clock memfd R MAP_SHARED) and point AT_SYSINFO_EHDR at its start.
+// The replacement makes raw clock syscalls itself only when the per-process
+// page has no real function and for the ALARM clocks; the supervisor
+// dilates those like any raw clock syscall. A wall-clock syscall whose
+// instruction pointer lies inside the REAL vDSO is the real vDSO's own
+// fallback, whose result the replacement dilates: the supervisor must pass
+// it through (it does not happen with a vDSO-capable clock source such as
+// tsc). CPU-time clocks always pass through the replacement unscaled.
+// Fork keeps the region (the clock page stays shared); exec needs a new one.
+//
 // The image is rebuilt with build.sh (go generate); a test rebuilds it and
 // checks it is byte-identical to the committed vdso.so.
 package vdso
