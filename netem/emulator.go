@@ -28,6 +28,12 @@ type Options struct {
 	// but every reader -> scheduler handoff then crosses OS threads, which
 	// cut capacity about 3x here (docs/benchmarks.md). Default 0: off.
 	Nice int
+	// Lead delivers packets this much before their modelled arrival on
+	// the last link of their path (a link into a node), but never before
+	// they left its transmitter: it cancels a fixed cost outside the model
+	// (the TUN crossings, about half the RTT of a zero-latency path; see
+	// docs/benchmarks.md). Default 0: no compensation.
+	Lead time.Duration
 	// MaxPacket is the largest packet read from an endpoint (default
 	// 65535); set the TUN MTU at or below it.
 	MaxPacket int
@@ -135,7 +141,11 @@ func New(net *topology.Network, eps map[string]Endpoint, opts Options) (*Emulato
 		e.addr[nd.Addr.As4()] = int32(nd.Index)
 	}
 	for _, l := range net.Links {
-		e.pipes = append(e.pipes, &pipe{id: l.ID, m: newModel(l.Real, opts.Seed, l.ID), heapI: -1,
+		m := newModel(l.Real, opts.Seed, l.ID)
+		if _, toNode := net.Node(l.To); toNode && opts.Lead > 0 {
+			m.lead = float64(opts.Lead)
+		}
+		e.pipes = append(e.pipes, &pipe{id: l.ID, m: m, heapI: -1,
 			st: LinkStats{ID: l.ID, From: l.From, To: l.To}})
 	}
 	e.paths = make([][]*pipe, e.nodes*e.nodes)

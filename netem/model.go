@@ -29,6 +29,7 @@ type model struct {
 	loss      float64
 	queue     float64 // bytes
 	reorder   bool
+	lead      float64 // ns delivered early on links into a node (Options.Lead)
 	rng       *rand.Rand
 
 	busyUntil  float64 // when the transmitter finishes its last packet
@@ -81,8 +82,8 @@ func (m *model) offer(now float64, size int) (arrive, wait float64, v verdict) {
 	arrive = depart + m.delay
 	if m.jitter > 0 {
 		arrive += (2*m.rng.Float64() - 1) * m.jitter
-		arrive = math.Max(arrive, depart)
 	}
+	arrive = math.Max(arrive-m.lead, depart)
 	if !m.reorder {
 		arrive = math.Max(arrive, m.lastArrive)
 		m.lastArrive = arrive

@@ -199,3 +199,16 @@ func TestRingOrder(t *testing.T) {
 		t.Fatalf("len %d", r.len())
 	}
 }
+
+// Lead shortens the propagation delay, never the serialization.
+func TestModelLead(t *testing.T) {
+	m := newModel(params(8e6, time.Millisecond, 0), 1, 0) // 1 byte/us
+	m.lead = 300e3
+	if arr, _, _ := m.offer(0, 1000); arr != 1000e3+700e3 {
+		t.Fatalf("arrival %v, want 1.7e6", arr)
+	}
+	m.lead = 5e6 // more than the delay: clamp at departure
+	if arr, _, _ := m.offer(10e6, 1000); arr != 11e6 {
+		t.Fatalf("arrival %v, want departure 11e6", arr)
+	}
+}
