@@ -8,6 +8,9 @@ import (
 	"sort"
 )
 
+// maxRegionLen bounds a segment (2^57: a 5-level x86-64 address space).
+const maxRegionLen = 1 << 57
+
 // maxResidue bounds the non-memory bytes of a core file kept in memory.
 const maxResidue = 64 << 20
 
@@ -58,6 +61,9 @@ func (s *fileSource) loadELF() (err error) {
 		}
 		if p.Off > uint64(s.size) || p.Filesz > uint64(s.size)-p.Off {
 			return fmt.Errorf("segment %d ends at %d, past the end of the %d-byte file: %w", i, p.Off+p.Filesz, s.size, ErrTruncated)
+		}
+		if p.Memsz > maxRegionLen {
+			return fmt.Errorf("segment %d: p_memsz %d is larger than any address space: %w", i, p.Memsz, ErrCorrupt)
 		}
 		if p.Memsz == 0 {
 			continue
