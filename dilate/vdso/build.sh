@@ -19,7 +19,7 @@ ${CC:-gcc} -std=gnu11 -O2 -fPIC -nostdlib -shared \
 	-Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wl,-soname=linux-vdso.so.1 -Wl,--hash-style=both -Wl,--build-id=none \
 	-Wl,--version-script=vdso.ver -Wl,-T,vdso.lds -Wl,-z,max-page-size=4096 \
-	-Wl,-z,norelro -Wl,-Bsymbolic -Wl,--no-undefined \
+	-Wl,-z,norelro -Wl,--no-undefined \
 	-o "$tmp/vdso.so" vdso.c
 n=$(wc -c <"$tmp/vdso.so")
 if [ "$n" -gt "$size" ]; then
