@@ -121,7 +121,11 @@ func BenchmarkRTT(b *testing.B) {
 			spec := strings.ReplaceAll(rttSpec, "2ms", fmt.Sprintf("%dms", ms))
 			st := upFast(b, spec)
 			pingRTTs(b, st, "a", "b", 2)
+			kp := newKernelPair(b, 10000)
+			kst := &State{Nodes: []NodeState{{State: kp.a.State()}}}
 			for range b.N {
+				veth := median(pingRTTs(b, kst, "ka", "10.250.0.2", 100))
+				b.ReportMetric(float64(veth)/1e3, "veth-rtt-us")
 				var base []time.Duration
 				done := make(chan struct{})
 				go func() {
