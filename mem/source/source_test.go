@@ -84,6 +84,7 @@ func (c *collect) bytes(i int, off, n uint64) []byte {
 }
 
 func TestRawSparseUnaligned(t *testing.T) {
+	checkFDs(t)
 	path := filepath.Join(t.TempDir(), "img")
 	f, err := os.Create(path)
 	if err != nil {
@@ -159,6 +160,7 @@ func TestRawEmptyAndErrors(t *testing.T) {
 }
 
 func TestRawShrinksWhileRead(t *testing.T) {
+	checkFDs(t)
 	path := filepath.Join(t.TempDir(), "img")
 	if err := os.WriteFile(path, bytes.Repeat([]byte{7}, 3*ChunkSize), 0o600); err != nil {
 		t.Fatal(err)
@@ -175,6 +177,7 @@ func TestRawShrinksWhileRead(t *testing.T) {
 }
 
 func TestFirecrackerRegions(t *testing.T) {
+	checkFDs(t)
 	dir := t.TempDir()
 	mem := filepath.Join(dir, "mem")
 	data := make([]byte, 10*PageSize)

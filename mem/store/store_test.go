@@ -107,6 +107,7 @@ func noTemps(t testing.TB, dir string) {
 }
 
 func TestRoundTripFiles(t *testing.T) {
+	checkFDs(t)
 	for _, cfg := range []mem.Config{{}, {Detector: "hsd21", Codec: "zstd"}, {Codec: "none", Detector: "none"}, {CrossDomain: true}} {
 		t.Run(fmt.Sprintf("%s-%s-%v", cfg.Detector, cfg.Codec, cfg.CrossDomain), func(t *testing.T) {
 			dir := t.TempDir()
@@ -228,6 +229,7 @@ func imgOffset(regs string, addr uint64) (uint64, bool) {
 }
 
 func TestCorruptionDetected(t *testing.T) {
+	checkFDs(t)
 	dir := t.TempDir()
 	path, _ := pack(t, dir, mem.Config{}, image(t, dir, 3, 200))
 	data, err := os.ReadFile(path)
@@ -267,6 +269,7 @@ func TestCorruptionDetected(t *testing.T) {
 }
 
 func TestWriteCancelledLeavesNothing(t *testing.T) {
+	checkFDs(t)
 	dir := t.TempDir()
 	e, _ := mem.NewEngine(mem.Config{})
 	s, err := source.Open(image(t, dir, 4, 100), source.Options{})
@@ -315,6 +318,7 @@ func FuzzOpenStore(f *testing.F) {
 }
 
 func TestTruncatedWhileOpen(t *testing.T) {
+	checkFDs(t)
 	dir := t.TempDir()
 	path, _ := pack(t, dir, mem.Config{Codec: "none", Detector: "none"}, image(t, dir, 8, 400))
 	s, err := Open(path)
