@@ -13,9 +13,10 @@ import (
 	"github.com/vmux/vmux/node"
 )
 
-// RunRoot holds one directory per experiment. A variable so that tests can
-// isolate themselves; the CLI never changes it.
-var RunRoot = "/run/vmux"
+// RunRoot holds one directory per experiment (state, spec, hosts file, log,
+// exec sockets). It is fixed: the daemon, its callers and down after a
+// crash must all find it without being told.
+const RunRoot = "/run/vmux"
 
 // Dir is the run directory of experiment name.
 func Dir(name string) string { return filepath.Join(RunRoot, name) }
