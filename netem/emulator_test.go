@@ -62,7 +62,7 @@ func readTimeout(t testing.TB, f *Fake, d time.Duration) []byte {
 // less, and (median) at most a little more.
 func TestLatencyOneWay(t *testing.T) {
 	n := compile(t, twoNodes)
-	bestOf(t, 3, func() error {
+	bestOf(t, 5, func() error {
 		e, nodes := fakeNet(t, n, Options{})
 		a, b := addr(t, e, "a"), addr(t, e, "b")
 		want := 10*time.Millisecond + 160*time.Microsecond // 2 x (5 ms + 1000 B at 100 Mbit/s)
@@ -99,7 +99,7 @@ links:
   - {ends: [a, s], bandwidth: 10Mbit, queue: 1MiB}
   - {ends: [s, b], bandwidth: 10Mbit, queue: 1MiB}
 `)
-	bestOf(t, 3, func() error {
+	bestOf(t, 5, func() error {
 		e, nodes := fakeNet(t, n, Options{})
 		a, b := addr(t, e, "a"), addr(t, e, "b")
 		const cnt, size = 300, 1250 // 1 ms each at 10 Mbit/s
@@ -180,7 +180,7 @@ name: q
 nodes: {a: {}, b: {}}
 links: [{ends: [a, b], bandwidth: 1Mbit, queue: 15000}]
 `)
-	bestOf(t, 3, func() error {
+	bestOf(t, 5, func() error {
 		e, nodes := fakeNet(t, n, Options{})
 		a, b := addr(t, e, "a"), addr(t, e, "b")
 		for i := 0; i < 50; i++ {
@@ -215,7 +215,7 @@ links:
   - {ends: [s2, b], latency: 1ms}
   - {ends: [c, s1], latency: 1ms}
 `)
-	bestOf(t, 3, func() error {
+	bestOf(t, 5, func() error {
 		e, nodes := fakeNet(t, n, Options{})
 		a, b, c := addr(t, e, "a"), addr(t, e, "b"), addr(t, e, "c")
 		start := time.Now()

@@ -95,7 +95,7 @@ func pingTUN(t *testing.T, ping string, o TUNOptions) {
 	go func() { done <- e.Run() }()
 	b, _ := n.Node("b")
 	want := 20.0 // ms: 4 x 5 ms; serialization of 84 B at 100 Mbit/s adds 27 us
-	bestOf(t, 3, func() error {
+	bestOf(t, 5, func() error {
 		out := run(t, "ip", "netns", "exec", ns["a"], ping, "-n", "-c", "20", "-i", "0.02", "-W", "2", b.Addr.String())
 		var rtts []float64
 		for _, m := range rttRE.FindAllStringSubmatch(out, -1) {
