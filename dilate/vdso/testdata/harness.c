@@ -16,6 +16,10 @@
 //                 replacement and libc clock_gettime, in 21 interleaved
 //                 rounds: "native_ns dilated_ns libc_ns", the median
 //                 round's ns per read (per thread)
+//   fake 1|0      point the per-process page's clock_gettime at a fake
+//                 real clock (or back at the real vDSO)
+//   x ID REAL     with the fake: the replacement's reading of clock ID when
+//                 the real clock reads REAL ns: "ret virt"
 //   q             quit
 //
 // "harness dlcheck IMAGE" instead dlopens the image with glibc's loader and
@@ -46,6 +50,22 @@ static time_fn virt_time;
 static getcpu_fn real_getcpu, virt_getcpu;
 
 static long long ns(const struct timespec *ts) { return ts->tv_sec * 1000000000LL + ts->tv_nsec; }
+
+// The fake "real" clock_gettime for exact comparisons with the Go math: it
+// returns fake_now for any id.
+static long long fake_now;
+
+static int fake_cg(clockid_t id, struct timespec *ts)
+{
+	(void)id;
+	ts->tv_sec = fake_now / 1000000000LL;
+	ts->tv_nsec = fake_now % 1000000000LL;
+	if (ts->tv_nsec < 0) {
+		ts->tv_nsec += 1000000000LL;
+		ts->tv_sec--;
+	}
+	return 0;
+}
 
 static void die(const char *what)
 {
@@ -270,6 +290,16 @@ int main(int argc, char **argv)
 			for (int k = 0; k < 3; k++)
 				qsort(per[k], R, sizeof(double), cmpd);
 			printf("%.3f %.3f %.3f\n", per[0][R / 2], per[1][R / 2], per[2][R / 2]);
+		} else if (sscanf(line, "fake %d", &id) == 1) {
+			if (mprotect(proc, 4096, PROT_READ | PROT_WRITE))
+				die("mprotect proc page");
+			proc[1] = id ? (unsigned long long)fake_cg : real_base + roff[0];
+			if (mprotect(proc, 4096, PROT_READ))
+				die("mprotect proc page");
+			printf("ok\n");
+		} else if (sscanf(line, "x %d %lld", &id, &fake_now) == 2) {
+			int r = virt_cg(id, &v);
+			printf("%d %lld\n", r, r ? 0 : ns(&v));
 		} else if (line[0] == 'q') {
 			return 0;
 		} else {
