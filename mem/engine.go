@@ -31,8 +31,10 @@ type Engine struct {
 	payload    arena    // patches
 	compArenas []arena  // compressed bytes, one arena per compression worker
 
-	// patchLatency, if set (benchmarks), gets the time spent on each page
-	// offered for patching and whether a patch was found.
+	// patchClock and patchLatency, if set (benchmarks), time each page
+	// offered for patching with patchClock and report it, with whether a
+	// patch was found, to patchLatency.
+	patchClock   func() time.Duration
 	patchLatency func(d time.Duration, patched bool)
 }
 

@@ -124,10 +124,10 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 		buf   = make([]byte, 0, PageSize+64)
 		best  = make([]byte, 0, PageSize+64)
 	)
-	var t0 time.Time
+	var t0 time.Duration
 	for i := 0; i < n; i++ {
-		if e.patchLatency != nil {
-			t0 = time.Now()
+		if e.patchClock != nil {
+			t0 = e.patchClock()
 		}
 		c := us.contentOf(i)
 		page := e.idx.Content(c)
@@ -169,8 +169,8 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 				break // not worth trying other candidates
 			}
 		}
-		if e.patchLatency != nil {
-			e.patchLatency(time.Since(t0), found)
+		if e.patchClock != nil {
+			e.patchLatency(e.patchClock()-t0, found)
 		}
 		if found {
 			p.kind[i] = KindPatched
