@@ -1,8 +1,3 @@
-// Package vclocktest is one behavioural test suite for anything that runs
-// a virtual clock: the in-process vclock.Clock over a Fake source, and the
-// real shared clock page read through the replacement vDSO (dilate/vdso).
-// The same assertions run over both, so the fake cannot drift from the
-// real thing.
 package vclocktest
 
 import (
