@@ -19,7 +19,9 @@ func FuzzParseMaps(f *testing.F) {
 			if m.End < m.Start || len(m.Perms) != 4 {
 				t.Fatalf("accepted a bad mapping %+v", m)
 			}
-			selectMapping(m, true)
+			if ok, why := selectMapping(m, true); ok && why != "" {
+				t.Fatalf("mapping %+v both read and skipped (%s)", m, why)
+			}
 		}
 	})
 }
