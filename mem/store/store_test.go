@@ -1,14 +1,17 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vmux/vmux/internal/testutil"
@@ -19,7 +22,22 @@ import (
 
 func TestMain(m *testing.M) {
 	sourcetest.RunIfHelper()
+	if dir := os.Getenv("VMUX_STORE_KILL_HELPER"); dir != "" {
+		killHelper(dir)
+	}
 	os.Exit(m.Run())
+}
+
+// killHelper packs an image into dir/store.vmx and, with everything but the
+// header written, says so and waits to be killed.
+func killHelper(dir string) {
+	beforeHeader = func(tmp string) {
+		fmt.Println("mid", tmp)
+		select {}
+	}
+	var t testing.T
+	pack(&t, dir, mem.Config{}, image(&t, dir, 12, 200))
+	os.Exit(3) // not reached
 }
 
 // image writes a raw image with identical, similar, compressible, random
@@ -226,6 +244,43 @@ func imgOffset(regs string, addr uint64) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+func TestKilledPackLeavesNoValidStore(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "VMUX_STORE_KILL_HELPER="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	tmp, ok := strings.CutPrefix(strings.TrimSpace(line), "mid ")
+	if !ok {
+		t.Fatalf("helper said %q", line)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(dir, "store.vmx")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a killed pack left the store in place: %v", err)
+	}
+	// The hidden temp file holds everything but the header: not a store.
+	fi, err := os.Stat(tmp)
+	if err != nil || fi.Size() < headerSize+footerSize || !strings.HasPrefix(filepath.Base(tmp), ".store.vmx.tmp-") {
+		t.Fatalf("temp file %s: %v", tmp, err)
+	}
+	if s, err := Open(tmp); err == nil || !errors.Is(err, ErrNotStore) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("a killed pack's temp file opens: %v", err)
+	}
 }
 
 func TestCorruptionDetected(t *testing.T) {

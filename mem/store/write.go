@@ -65,6 +65,10 @@ func Write(ctx context.Context, path string, res *mem.Result, metas []Meta) (Inf
 	return info, nil
 }
 
+// beforeHeader, if set (by tests), runs when everything but the header has
+// been written.
+var beforeHeader func(tmp string)
+
 type writer struct {
 	f       *os.File
 	bw      *bufio.Writer
@@ -140,6 +144,9 @@ func (w *writer) write(metas []Meta) (Info, error) {
 	}
 	if err := w.bw.Flush(); err != nil {
 		return Info{}, err
+	}
+	if beforeHeader != nil {
+		beforeHeader(w.f.Name())
 	}
 	hdr := make([]byte, headerSize)
 	putHeader(hdr)
