@@ -156,6 +156,9 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 	} else {
 		writeAnalysisTable(stdout, a)
 	}
+	if asJSON { // keep stdout one JSON document
+		stdout = stderr
+	}
 	if d.pack != "" {
 		info, err := store.Write(ctx, d.pack, a.res, a.metas)
 		if err != nil {
