@@ -76,6 +76,7 @@ typedef long (*time_fn)(long *);
 typedef int (*getcpu_fn)(unsigned *, unsigned *, void *);
 typedef long (*getrandom_fn)(void *, unsigned long, unsigned, void *, unsigned long);
 
+#define NR_sched_yield 24
 #define NR_gettimeofday 96
 #define NR_time 201
 #define NR_clock_gettime 228
@@ -114,10 +115,16 @@ static inline int real_clock_gettime(int id, struct kts *ts)
 static int dilated(int id, struct kts *ts)
 {
 	struct clock_page *cp = &vmux_clock;
-	for (;;) {
+	for (unsigned spins = 0;; spins++) {
 		u64 s1 = __atomic_load_n(&cp->seq, __ATOMIC_ACQUIRE);
 		if (s1 & 1) {
-			__builtin_ia32_pause();
+			// A writer is inside (microseconds). On an overcommitted
+			// machine it may be descheduled: after a short spin, give
+			// the CPU away (sched_yield is not traced) so it can finish.
+			if (spins < 256)
+				__builtin_ia32_pause();
+			else
+				sys3(NR_sched_yield, 0, 0, 0);
 			continue;
 		}
 		int r = real_clock_gettime(id, ts);
