@@ -46,7 +46,7 @@ func (t *tracer) execStop(th *thread) error {
 			delete(t.threads, tid) // killed by the exec
 		}
 	}
-	th.as, th.pending, th.restart, th.slot = &aspace{}, nil, nil, 0
+	th.as, th.pending, th.restart, th.slot, th.execd = &aspace{}, nil, nil, 0, true
 	err := t.injectAtExec(th)
 	if errors.Is(err, errGone) {
 		return nil

@@ -27,6 +27,9 @@ type thread struct {
 	// slot is the thread's own scratch slot for rewritten syscalls that
 	// need no exit stop; kept until the thread exits or execs.
 	slot uint64
+	// execd: the task has exec'd since it was first seen, so its address
+	// space is its own; a parent's late clone/fork event must not replace it.
+	execd bool
 }
 
 // call is a rewritten syscall between its seccomp stop and its exit stop.
@@ -208,11 +211,18 @@ func (t *tracer) cloneStop(th *thread, ev int) error {
 		return ignoreGone(err)
 	}
 	child := int(msg)
-	c := t.threads[child]
-	if c == nil {
-		c = &thread{tid: child, fresh: true}
-		t.threads[child] = c
+	if c := t.threads[child]; c != nil {
+		// wait4 reported the child's first stop before this event, and
+		// t.thread set it up from /proc. Only a vfork child still needs
+		// the parent's allocator (they share memory), unless it already
+		// exec'd or holds a slot.
+		if ev == linux.PtraceEventVfork && !c.execd && c.slot == 0 {
+			c.as = th.as
+		}
+		return t.cont(th, 0)
 	}
+	c := &thread{tid: child, fresh: true}
+	t.threads[child] = c
 	switch ev {
 	case linux.PtraceEventClone:
 		c.tgid, _ = procIDs(child)
