@@ -122,11 +122,18 @@ func (e *Engine) AddPage(src int, data []byte) error {
 	if len(data) != PageSize {
 		return &PageError{Source: src, Page: s.pages, Err: fmt.Errorf("%w: got %d bytes", ErrPageSize, len(data))}
 	}
+	// reading the clock costs ~10% of a page's scan: time every 8th page
+	if e.present%scanSample != 0 {
+		return e.addPage(s, src, data)
+	}
 	t0 := time.Now()
 	err = e.addPage(s, src, data)
-	e.scan += time.Since(t0)
+	e.scan += scanSample * time.Since(t0)
 	return err
 }
+
+// scanSample: AddPage times one page in scanSample.
+const scanSample = 8
 
 func (e *Engine) addPage(s *source, src int, data []byte) error {
 	e.present++

@@ -15,6 +15,12 @@ func Decode(dst, ref, patch []byte) error {
 	if tl != uint64(len(dst)) {
 		return fmt.Errorf("decode patch: target of %d bytes, buffer of %d: %w", tl, len(dst), ErrCorrupt)
 	}
+	// Same-size pages: start from the reference, so the commonest op, a
+	// copy at displacement 0, costs no memory traffic at all.
+	same := len(ref) == len(dst)
+	if same {
+		copy(dst, ref)
+	}
 	p := k
 	pos := 0
 	disp := int64(0)
@@ -67,7 +73,9 @@ func Decode(dst, ref, patch []byte) error {
 		if disp > limit || disp < -limit || r < 0 || r+int64(n) > int64(len(ref)) {
 			return fmt.Errorf("decode patch copy at byte %d: reference offset %d+%d outside %d bytes: %w", p, r, n, len(ref), ErrCorrupt)
 		}
-		copy(dst[pos:pos+n], ref[r:r+int64(n)])
+		if !same || r != int64(pos) {
+			copy(dst[pos:pos+n], ref[r:r+int64(n)])
+		}
 		pos += n
 	}
 	if pos != len(dst) {
