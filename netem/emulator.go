@@ -93,6 +93,8 @@ type Emulator struct {
 // counters are the emulator-wide statistics, updated atomically.
 type counters struct {
 	received, delivered, noRoute, notIPv4, readErrs, writeErrs atomic.Uint64
+	late, lateSum, lateN                                       atomic.Uint64
+	lateMax                                                    atomic.Int64
 }
 
 // New builds an emulator for net. eps maps every node name to its

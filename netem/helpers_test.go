@@ -58,6 +58,10 @@ func fakeNet(t testing.TB, n *topology.Network, opts Options) (*Emulator, map[st
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- e.Run() }()
+	// Measure from a settled emulator: the scheduler asleep, waiting.
+	for deadline := time.Now().Add(time.Second); e.state.Load() != 1 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond)
+	}
 	t.Cleanup(func() {
 		e.Close()
 		if err := <-errc; err != nil && !errors.Is(err, ErrClosed) {

@@ -60,6 +60,7 @@ func (e *Emulator) schedule() {
 		e.sleepUntil = next
 		e.mu.Unlock()
 
+		e.lateness(batch, now)
 		e.deliver(batch)
 		if e.closed.Load() {
 			return
@@ -174,5 +175,25 @@ func (e *Emulator) heapPop() {
 func (e *Emulator) heapFix(i int) {
 	if !e.down(i) {
 		e.up(i)
+	}
+}
+
+// lateThreshold is the lateness from which a delivery counts as late.
+const lateThreshold = int64(100 * time.Microsecond)
+
+// lateness records how far behind the model the batch popped at now is:
+// the host's scheduling delays show here (Mininet-HiFi's "did the host
+// keep up" check), so a run can tell whether its timings are valid.
+func (e *Emulator) lateness(batch []packet, now int64) {
+	for i := range batch {
+		l := now - batch[i].at
+		e.ctr.lateSum.Add(uint64(l))
+		e.ctr.lateN.Add(1)
+		if l > lateThreshold {
+			e.ctr.late.Add(1)
+		}
+		if l > e.ctr.lateMax.Load() {
+			e.ctr.lateMax.Store(l)
+		}
 	}
 }

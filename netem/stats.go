@@ -34,6 +34,14 @@ type Stats struct {
 	NotIPv4   uint64      // dropped: not an IPv4 packet (IPv6, runts)
 	ReadErrs  uint64
 	WriteErrs uint64
+	// Late counts packets handed out more than 100 us after the model's
+	// arrival time (the scheduler was not running in time: a loaded
+	// host); MeanLate and MaxLate summarise the lateness of all deliveries.
+	// Timings measured while Late grows are suspect.
+	Late     uint64
+	MeanLate time.Duration
+	MaxLate  time.Duration
+	SumLate  time.Duration
 }
 
 // Stats returns a consistent snapshot of the per-link counters.
@@ -42,6 +50,11 @@ func (e *Emulator) Stats() Stats {
 		Received: e.ctr.received.Load(), Delivered: e.ctr.delivered.Load(),
 		NoRoute: e.ctr.noRoute.Load(), NotIPv4: e.ctr.notIPv4.Load(),
 		ReadErrs: e.ctr.readErrs.Load(), WriteErrs: e.ctr.writeErrs.Load(),
+		Late: e.ctr.late.Load(), MaxLate: time.Duration(e.ctr.lateMax.Load()),
+	}
+	s.SumLate = time.Duration(e.ctr.lateSum.Load())
+	if n := e.ctr.lateN.Load(); n > 0 {
+		s.MeanLate = s.SumLate / time.Duration(n)
 	}
 	now := float64(e.now())
 	e.mu.Lock()
