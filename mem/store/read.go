@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/mem"
+	"github.com/vmux/vmux/mem/source"
 	"github.com/zeebo/xxh3"
 )
 
@@ -35,6 +36,9 @@ type Store struct {
 	mu     sync.Mutex // guards blocks
 	blocks map[uint64][]byte
 }
+
+// maxRegionLen bounds a region (2^57 bytes: a 5-level x86-64 address space).
+const maxRegionLen = 1 << 57
 
 // pagePool holds scratch pages for payloads and references.
 var pagePool = sync.Pool{New: func() any { return new([PageSize]byte) }}
@@ -145,9 +149,21 @@ func (s *Store) checkIndex() error {
 		if p != src.Pages {
 			return corrupt("index", "source %d: runs cover %d of %d pages", i, p, src.Pages)
 		}
+		var pages uint64
+		for _, r := range src.Regions {
+			if r.Len > maxRegionLen || r.FileLen > r.Len || r.FileOff < 0 ||
+				(src.Kind != source.KindProcess && (r.FileLen > uint64(src.FileSize) || uint64(r.FileOff) > uint64(src.FileSize)-r.FileLen)) {
+				return corrupt("index", "source %d: region %q does not fit the source", i, r.Name)
+			}
+			pages += r.Pages()
+		}
+		if pages != src.Pages {
+			return corrupt("index", "source %d: regions hold %d pages, runs %d", i, pages, src.Pages)
+		}
 		for _, r := range src.Residue {
-			if r.off < headerSize || r.off > s.payload || r.Len > s.payload-r.off || r.FileOff < 0 {
-				return corrupt("index", "source %d: residue outside the payload", i)
+			if r.off < headerSize || r.off > s.payload || r.Len > s.payload-r.off || r.FileOff < 0 ||
+				r.Len > uint64(src.FileSize) || uint64(r.FileOff) > uint64(src.FileSize)-r.Len {
+				return corrupt("index", "source %d: residue outside the payload or the file", i)
 			}
 		}
 	}
