@@ -36,6 +36,11 @@ const readyFd = 3
 func DaemonMain(name string) int {
 	linux.SetCloexec(readyFd) // node inits must not inherit it
 	os.Unsetenv(daemonEnv)
+	launcher := ""
+	if os.Getenv(dilateEnv) == "1" {
+		launcher = node.RunLauncherName
+	}
+	os.Unsetenv(dilateEnv)
 	ready := os.NewFile(readyFd, "ready")
 	logf, err := os.OpenFile(logPath(name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
@@ -50,7 +55,7 @@ func DaemonMain(name string) int {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	d, err := bringUp(name, logf, log)
+	d, err := bringUp(name, launcher, logf, log)
 	if err != nil {
 		log.Error("bring-up failed", "err", err)
 		if d != nil {
@@ -109,7 +114,7 @@ func (a *asyncClose) Close() error {
 // few cgroup and netlink writes; more than a few in parallel only contend.
 const startWorkers = 8
 
-func bringUp(name string, logf *os.File, log *slog.Logger) (*daemon, error) {
+func bringUp(name, launcher string, logf *os.File, log *slog.Logger) (*daemon, error) {
 	nw, err := topology.Load(specPath(name))
 	if err != nil {
 		return nil, err
@@ -119,7 +124,7 @@ func bringUp(name string, logf *os.File, log *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{name: name, log: log, net: nw, done: make(chan struct{})}
-	d.st = &State{Name: name, TDF: nw.TDF, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
+	d.st = &State{Name: name, TDF: nw.TDF, Launcher: launcher, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
 		Daemon: Proc{Pid: os.Getpid(), StartTime: self}, Switches: nw.Switches, LogFile: logPath(name), Interface: TUNName}
 	if err := d.st.save(); err != nil {
 		return nil, err
@@ -205,6 +210,7 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 	n, err := node.Start(node.Config{
 		Experiment: d.name, Name: nd.Name, Limits: lim, HostsFile: hostsPath(d.name),
 		Socket: sockPath(d.name, nd.Name), TDF: d.net.TDF, Log: logf,
+		Launcher: d.st.Launcher, Epoch: d.st.Created,
 	})
 	if err != nil {
 		return nil, nil, err

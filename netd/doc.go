@@ -18,6 +18,11 @@
 // Then netem.New over the TUNs and Run. Every node shares one
 // /etc/hosts (bind-mounted by its init), so names resolve everywhere.
 //
+// With UpOptions.Dilate (vmux net up --dilate) every node process is
+// started through node.RunLauncher: dilated at the experiment's TDF on one
+// virtual clock whose epoch is the state's Created time, so the scaled
+// links (bandwidth / k, latency x k) look like the spec again from inside.
+//
 // The daemon runs at nice -10 (its process group only; node inits reset
 // theirs): the emulator stands for the network hardware and must not be
 // starved by host load, or goodput and RTTs drift from the spec.

@@ -18,8 +18,10 @@ func TestMain(m *testing.M) {
 		os.Exit(DaemonMain(name))
 	}
 	code := m.Run()
-	if fastExe != "" {
-		os.RemoveAll(filepath.Dir(fastExe))
+	for _, exe := range []string{fastExe, vmuxExe} {
+		if exe != "" {
+			os.RemoveAll(filepath.Dir(exe))
+		}
 	}
 	os.Exit(code)
 }

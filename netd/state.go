@@ -44,6 +44,9 @@ type State struct {
 	Switches  []string    `json:"switches,omitempty"`
 	LogFile   string      `json:"log"`
 	Interface string      `json:"interface"` // name of every node's TUN
+	// Launcher starts every node process: "" plain, or node.RunLauncherName
+	// (dilated at TDF, virtual clock starting at Created).
+	Launcher string `json:"launcher,omitempty"`
 }
 
 // Proc identifies a process across pid reuse.

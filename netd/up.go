@@ -23,6 +23,10 @@ type UpOptions struct {
 	Args []string
 	// Timeout bounds the whole bring-up (default 60 s).
 	Timeout time.Duration
+	// Dilate runs every process of every node under `vmux run` at the
+	// experiment's TDF (node.RunLauncher), on one virtual clock that starts
+	// with the experiment. Exe must then be the vmux binary.
+	Dilate bool
 }
 
 // Up validates the spec file, starts the experiment daemon detached (its
@@ -73,7 +77,10 @@ func Up(spec string, o UpOptions) (*State, error) {
 
 func startDaemon(name string, o UpOptions) error {
 	if o.Exe == "" {
-		o.Exe, o.Args = "/proc/self/exe", []string{DaemonArg, name}
+		o.Exe = "/proc/self/exe"
+	}
+	if o.Args == nil {
+		o.Args = []string{DaemonArg, name}
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 60 * time.Second
@@ -93,6 +100,9 @@ func startDaemon(name string, o UpOptions) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{wr}
 	cmd.Env = append(os.Environ(), daemonEnv+"="+name)
+	if o.Dilate {
+		cmd.Env = append(cmd.Env, dilateEnv+"=1")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	wr.Close()
@@ -117,8 +127,12 @@ func startDaemon(name string, o UpOptions) error {
 	return &DaemonError{Name: name, Log: logPath(name), Msg: "daemon exited without a report" + logTail(name)}
 }
 
-// daemonEnv tells a re-executed binary (a test binary) to run DaemonMain.
-const daemonEnv = "VMUX_NET_DAEMON"
+// daemonEnv tells a re-executed binary (a test binary) to run DaemonMain;
+// dilateEnv carries UpOptions.Dilate to it.
+const (
+	daemonEnv = "VMUX_NET_DAEMON"
+	dilateEnv = "VMUX_NET_DILATE"
+)
 
 // IsDaemon reports whether this process was started by Up as a daemon, and
 // for which experiment (the vmux binary uses its hidden subcommand; test

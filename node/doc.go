@@ -24,9 +24,12 @@
 // socket; the caller relays its raw terminal through it.
 //
 // The Launcher is the one function every process of a node goes through:
-// PlainLauncher execs as is; time dilation registers a launcher (by name,
-// RegisterLauncher) that starts programs under its supervisor at the node's
-// TDF. Init is the reaper of the namespace: a SIGCHLD loop wait4s every
+// PlainLauncher execs as is; RunLauncher ("vmux-run") starts each program
+// under `vmux run --tdf K --start S`, its own time-dilation supervisor,
+// with S = epoch + (now - epoch)/K so that every program of every node
+// reads one virtual clock that started with the experiment (no shared
+// clock page is needed for a fixed TDF; a rate change or pause would need
+// one). Other launchers can be registered by name (RegisterLauncher). Init is the reaper of the namespace: a SIGCHLD loop wait4s every
 // child (orphans included) and hands statuses of launched processes to
 // their waiters; launching and registering happen under one mutex so a fast
 // exit is never missed. SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/2 are

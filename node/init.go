@@ -27,6 +27,8 @@ type initConfig struct {
 	Socket     string  `json:"socket"`
 	Launcher   string  `json:"launcher,omitempty"`
 	TDF        float64 `json:"tdf,omitempty"`
+	CPU        float64 `json:"cpu,omitempty"`
+	Epoch      int64   `json:"epoch,omitempty"` // unix ns
 }
 
 // oomInit and oomChild are the extreme oom_score_adj values: never
@@ -126,7 +128,12 @@ func setupInit() (*initProc, error) {
 			return nil, fmt.Errorf("bind hosts file: %w", err)
 		}
 	}
-	l, err := newLauncher(cfg.Launcher, InitSettings{Node: cfg.Node, TDF: cfg.TDF})
+	exe, _ := os.Executable()
+	set := InitSettings{Node: cfg.Node, TDF: cfg.TDF, CPU: cfg.CPU, Exe: exe}
+	if cfg.Epoch != 0 {
+		set.Epoch = time.Unix(0, cfg.Epoch)
+	}
+	l, err := newLauncher(cfg.Launcher, set)
 	if err != nil {
 		return nil, err
 	}

@@ -6,9 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Process is what a node's init is asked to run.
@@ -36,14 +38,18 @@ type LauncherFactory func(s InitSettings) (Launcher, error)
 
 // InitSettings are what a launcher may depend on.
 type InitSettings struct {
-	Node string
-	TDF  float64
+	Node  string
+	TDF   float64
+	CPU   float64   // real share of a core (0: unlimited)
+	Epoch time.Time // real time at which the experiment's virtual clock started
+	Exe   string    // the vmux executable init runs as
 }
 
 var (
 	launchersMu sync.Mutex
 	launchers   = map[string]LauncherFactory{
-		"plain": func(InitSettings) (Launcher, error) { return PlainLauncher{}, nil },
+		"plain":         func(InitSettings) (Launcher, error) { return PlainLauncher{}, nil },
+		RunLauncherName: newRunLauncher,
 	}
 )
 
@@ -124,4 +130,47 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("look up %q: %w", name, exec.ErrNotFound)
+}
+
+// RunLauncherName selects RunLauncher.
+const RunLauncherName = "vmux-run"
+
+// RunLauncher starts every program of a node under `vmux run` (the
+// time-dilation supervisor) at the node's TDF. Every program gets
+// --start = Epoch + (now - Epoch)/TDF, so all the programs of all the nodes
+// read one virtual clock that started with the experiment, although each
+// has its own supervisor (error: the supervisor's start-up, ~ms, / TDF).
+type RunLauncher struct {
+	Exe   string
+	TDF   float64
+	CPU   float64
+	Epoch time.Time
+}
+
+func newRunLauncher(s InitSettings) (Launcher, error) {
+	if s.Exe == "" || !(s.TDF > 0) || s.Epoch.IsZero() {
+		return nil, fmt.Errorf("%w: launcher %s needs the vmux executable, a TDF > 0 and the experiment epoch", ErrBadConfig, RunLauncherName)
+	}
+	return RunLauncher{Exe: s.Exe, TDF: s.TDF, CPU: s.CPU, Epoch: s.Epoch}, nil
+}
+
+// Argv is the command line that runs argv dilated, started at real time now.
+func (l RunLauncher) Argv(argv []string, now time.Time) []string {
+	virt := l.Epoch.Add(time.Duration(float64(now.Sub(l.Epoch)) / l.TDF))
+	out := []string{l.Exe, "run", "--tdf", strconv.FormatFloat(l.TDF, 'g', -1, 64),
+		"--start", virt.UTC().Format(time.RFC3339Nano)}
+	if l.CPU > 0 && l.CPU <= 1 {
+		out = append(out, "--cpu", strconv.FormatFloat(l.CPU, 'g', -1, 64))
+	}
+	return append(append(out, "--"), argv...)
+}
+
+// Launch implements Launcher.
+func (l RunLauncher) Launch(p *Process) (int, error) {
+	if len(p.Argv) == 0 {
+		return 0, fmt.Errorf("launch: %w: empty command", ErrBadConfig)
+	}
+	q := *p
+	q.Argv = l.Argv(p.Argv, time.Now())
+	return PlainLauncher{}.Launch(&q)
 }

@@ -26,6 +26,7 @@ type Config struct {
 	Socket     string // path of the exec socket init listens on
 	Launcher   string // registered launcher name; "" is plain exec
 	TDF        float64
+	Epoch      time.Time // start of the experiment's virtual clock (for launchers)
 
 	// Exe and Args re-execute vmux as the node's init; the default is
 	// /proc/self/exe with Args {"__node-init"}. The executable must call
@@ -94,10 +95,15 @@ func Start(cfg Config) (n *Node, err error) {
 	if err := cg.Apply(cfg.Limits); err != nil {
 		return nil, err
 	}
-	ic, _ := json.Marshal(initConfig{
+	icfg := initConfig{
 		Experiment: cfg.Experiment, Node: cfg.Name, Hostname: cfg.Hostname,
 		HostsFile: cfg.HostsFile, Socket: cfg.Socket, Launcher: cfg.Launcher, TDF: cfg.TDF,
-	})
+		CPU: cfg.Limits.CPU,
+	}
+	if !cfg.Epoch.IsZero() {
+		icfg.Epoch = cfg.Epoch.UnixNano()
+	}
+	ic, _ := json.Marshal(icfg)
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("create ready pipe: %w", err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLimitsValidate(t *testing.T) {
@@ -83,5 +84,26 @@ func TestHaveV2(t *testing.T) {
 		if err != nil || ok != want {
 			t.Errorf("haveV2(unified) = %v, %v with controllers %q", ok, err, b)
 		}
+	}
+}
+
+func TestRunLauncherArgv(t *testing.T) {
+	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := RunLauncher{Exe: "/usr/bin/vmux", TDF: 2, CPU: 0.25, Epoch: epoch}
+	got := strings.Join(l.Argv([]string{"sleep", "1"}, epoch.Add(10*time.Second)), " ")
+	// 10 s of real time since the epoch are 5 s of virtual time.
+	want := "/usr/bin/vmux run --tdf 2 --start 2026-01-01T00:00:05Z --cpu 0.25 -- sleep 1"
+	if got != want {
+		t.Errorf("argv\n got %s\nwant %s", got, want)
+	}
+	l.CPU = 0 // unlimited: no --cpu
+	if got := l.Argv([]string{"x"}, epoch); strings.Contains(strings.Join(got, " "), "--cpu") {
+		t.Errorf("argv without a cpu share: %q", got)
+	}
+	if _, err := newLauncher(RunLauncherName, InitSettings{TDF: 2}); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("run launcher without exe/epoch: %v", err)
+	}
+	if _, err := newLauncher("nope", InitSettings{}); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("unknown launcher: %v", err)
 	}
 }

@@ -33,13 +33,14 @@ disk shares) joined by a user-space link emulator. Needs root.`,
 }
 
 func newNetUpCmd() *cobra.Command {
-	return &cobra.Command{
+	var dilate bool
+	c := &cobra.Command{
 		Use:   "up SPEC",
 		Short: "Bring up the experiment described by SPEC (YAML)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t0 := time.Now()
-			st, err := netd.Up(args[0], netd.UpOptions{})
+			st, err := netd.Up(args[0], netd.UpOptions{Dilate: dilate})
 			if err != nil {
 				return err
 			}
@@ -52,10 +53,16 @@ func newNetUpCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%d\tvmux exec --net %s %s -- CMD\n", n.Name, n.Address, n.Pid, st.Name, n.Name)
 			}
 			tw.Flush()
+			if st.Launcher != "" {
+				fmt.Fprintf(w, "every node process runs dilated (vmux run --tdf %g), on one virtual clock started %s\n",
+					st.TDF, st.Created.Local().Format(time.RFC3339))
+			}
 			fmt.Fprintf(w, "status: vmux net status %s   stop: vmux net down %s   log: %s\n", st.Name, st.Name, st.LogFile)
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&dilate, "dilate", false, "run every node process under time dilation at the spec's tdf (vmux run), on one virtual clock")
+	return c
 }
 
 func newNetStatusCmd() *cobra.Command {
