@@ -101,7 +101,7 @@ func (e *Engine) compressAll() error {
 func (e *Engine) cost(c uint32) int { return int(e.csize[c]) }
 
 // goodPatch is a patch size below which other candidates are not tried.
-const goodPatch = 64
+const goodPatch = 256
 
 // makePlan patches the units of us against each other (keeping patch bytes
 // when keep is set) and decides what is compressed and what stays raw.
