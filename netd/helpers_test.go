@@ -103,6 +103,9 @@ func checkGone(t testing.TB, st *State) {
 	if left := testutil.CgroupDirsNamed("vmux/" + st.Name); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
+	if left := testutil.InterfacesNamed("vmux"); len(left) > 0 {
+		t.Errorf("interfaces in the host namespace: %v", left)
+	}
 }
 
 // execIn runs argv in node n and returns its stdout, stderr and status.

@@ -107,3 +107,17 @@ func CgroupDirsNamed(name string) []string {
 	}
 	return out
 }
+
+// InterfacesNamed lists the network interfaces of the caller's network
+// namespace whose names start with prefix (vmux never leaves one in the
+// host namespace: node TUNs live and die in their node's namespace).
+func InterfacesNamed(prefix string) []string {
+	ents, _ := os.ReadDir("/sys/class/net")
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
