@@ -76,6 +76,15 @@ func TestAccountingExact(t *testing.T) {
 	if st.KSM.StoredBytes != 3*PageSize+6*KSMMetadataPerPage || st.IdenticalOnlyStoredBytes != st.KSM.StoredBytes {
 		t.Fatalf("KSM stored %d", st.KSM.StoredBytes)
 	}
+	// after compaction the result holds no more than the stored payload
+	held := dom.e.rawArena.size + dom.e.payload.size
+	for _, a := range dom.e.compArenas {
+		held += a.size
+	}
+	if held != xc+PageSize+PageSize || dom.e.idx != nil {
+		t.Fatalf("result holds %d bytes (want x compressed once, y and y2 raw: %d), index released: %v",
+			held, xc+2*PageSize, dom.e.idx == nil)
+	}
 	if enc := dom.Page(1, 0); enc.Kind != KindCompressed {
 		t.Fatalf("x in d2 is %s: must not be shared across domains", enc.Kind)
 	}

@@ -38,7 +38,10 @@
 // non-zero page a 4-byte page-table entry; per run of zero pages one 24-byte
 // extent (so holes of any size cost nothing). Finish adds the patch and
 // compressed payloads (at most MaxPatch / MaxCompressed bytes per canonical
-// page) and the similarity index (a few tens of bytes per canonical page).
+// page) and the similarity index (a few tens of bytes per canonical page),
+// then compacts: the Result keeps only the raw pages, compressed bytes and
+// patches its encodings use (about the stored payload) plus the page tables,
+// and the scan's arena and indexes are released.
 //
 // # Concurrency
 //

@@ -31,6 +31,10 @@ type Engine struct {
 	payload    arena    // patches
 	compArenas []arena  // compressed bytes, one arena per compression worker
 
+	// set by Finish's compaction: what the Result needs
+	raw      [][]byte // per content: the page, if some unit of it is raw
+	rawArena arena
+
 	// patchClock and patchLatency, if set (benchmarks), time each page
 	// offered for patching with patchClock and report it, with whether a
 	// patch was found, to patchLatency.

@@ -57,11 +57,12 @@ func (e *Engine) Finish() (*Result, error) {
 	tAlt := time.Since(t2)
 
 	st.KSM.MetadataBytes = e.present * KSMMetadataPerPage
-	st.KSM.StoredBytes = int64(e.idx.Len())*PageSize + st.KSM.MetadataBytes
+	st.KSM.StoredBytes = int64(len(e.contents))*PageSize + st.KSM.MetadataBytes
 	st.KSM.SavedBytes = st.Total.TotalBytes - st.KSM.StoredBytes
 	st.IdenticalOnlyStoredBytes = st.KSM.StoredBytes
 	st.SavingsRatio = ratio(st.Total.SavedBytes, st.KSM.SavedBytes)
 	st.AlternateSavingsRatio = ratio(st.Alternate.SavedBytes, st.KSM.SavedBytes)
+	e.compact(primary, p)
 	st.Phases = PhaseTimes{
 		Scan:      e.scan,
 		Patch:     tPatch,
@@ -175,4 +176,30 @@ func (k *KindCounts) add(o *KindCounts) {
 	k.Patched += o.Patched
 	k.Compressed += o.Compressed
 	k.Raw += o.Raw
+}
+
+// compact keeps, for the Result, only what the encodings of plan p need:
+// the raw contents and the compressed bytes of its units, copied into fresh
+// arenas, and lets the scan's arena, index and unused compressions go. The
+// Result then holds about the stored payload, not every distinct page.
+func (e *Engine) compact(us *unitSet, p *plan) {
+	raw := make([][]byte, len(e.contents))
+	comp := make([][]byte, len(e.contents))
+	var ra, ca arena
+	for i := 0; i < us.n; i++ {
+		c := us.contentOf(i)
+		switch p.kind[i] {
+		case KindRaw:
+			if raw[c] == nil {
+				raw[c] = ra.add(e.idx.Content(c))
+			}
+		case KindCompressed:
+			if comp[c] == nil {
+				comp[c] = ca.add(e.comp[c])
+			}
+		}
+	}
+	e.raw, e.comp = raw, comp
+	e.rawArena, e.compArenas = ra, []arena{ca}
+	e.idx, e.csize = nil, nil
 }

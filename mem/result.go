@@ -87,7 +87,7 @@ func (r *Result) unitEncoding(i int) Encoded {
 	case KindCompressed:
 		return Encoded{Kind: KindCompressed, Codec: r.e.cfg.Codec, Data: r.e.comp[c]}
 	}
-	return Encoded{Kind: KindRaw, Data: r.e.idx.Content(c)}
+	return Encoded{Kind: KindRaw, Data: r.e.raw[c]}
 }
 
 // Decode rebuilds page `page` of source src into dst (PageSize bytes).
@@ -104,7 +104,7 @@ func (r *Result) Decode(src int, page int64, dst []byte) error {
 	enc := r.unitEncoding(i)
 	var ref []byte
 	if enc.Kind == KindPatched {
-		ref = r.e.idx.Content(r.units.contentOf(int(r.plan.ref[i])))
+		ref = r.e.raw[r.units.contentOf(int(r.plan.ref[i]))]
 	}
 	return DecodePage(enc, ref, dst)
 }
