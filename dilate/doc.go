@@ -57,9 +57,15 @@
 // io_uring timeouts (IORING_OP_TIMEOUT, LINK_TIMEOUT, io_uring_enter's
 // EXT_ARG timeout) are not rewritten; rusage returned by wait4/waitid and
 // /proc files (uptime, stat) are real; /proc/self/auxv still names the real
-// vDSO; a rate change or pause applies to sleeps entered after it (a
-// pending sleep keeps the real deadline computed at entry); 32-bit and x32
+// vDSO; a rate change or pause reaches clock reads at once and sleeps and
+// timeouts entered after it, but a call already blocked keeps the real
+// deadline computed at its entry (after a k increase or a pause it can end
+// early in virtual time, after a decrease late); 32-bit and x32
 // programs are refused; programs that call ptrace are stopped with
-// ErrUsesPtrace. While a run lasts, the supervisor reaps every child of its
-// process (wait4(-1)).
+// ErrUsesPtrace; a task cloned with CLONE_UNTRACED escapes the tracer and
+// its time syscalls fail with ENOSYS (SECCOMP_RET_TRACE without a tracer);
+// sched_rr_get_interval and clock_adjtime are not scaled; a FUTEX_LOCK_PI
+// with a timeout restarted after a signal handler that itself made a
+// rewritten call would reread a reused scratch slot. While a run lasts,
+// the supervisor reaps every child of its process (wait4(-1)).
 package dilate
