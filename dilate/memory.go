@@ -11,10 +11,13 @@ import (
 // Scratch memory: every dilated address space gets one private anonymous
 // region, mapped at exec, cut into fixed slots. A rewritten syscall gets its
 // arguments from a slot instead of the caller's (possibly const, possibly
-// shared between threads) memory; the slot is freed at the syscall's exit.
+// shared between threads) memory; a call with an exit stop frees its slot
+// there, and each thread keeps one slot for calls without an exit stop.
+// The region is large (a JVM may have thousands of threads) but only the
+// pages of slots in use ever become resident.
 const (
 	slotSize    = 128
-	scratchSize = 64 << 10
+	scratchSize = 4 << 20
 	numSlots    = scratchSize / slotSize
 	// pathSlot holds the memfd path during exec injection; never handed out.
 	pathSlot = numSlots - 1
@@ -23,31 +26,32 @@ const (
 // aspace is one address space (a process, or several sharing CLONE_VM).
 type aspace struct {
 	scratch uint64 // base of the scratch region; 0 until exec injection
-	free    []int  // free slot indexes
+	next    int    // slots below next have been handed out at least once
+	free    []int  // handed-out slots given back
 }
 
-func newAspace(scratch uint64) *aspace {
-	a := &aspace{scratch: scratch, free: make([]int, 0, numSlots-1)}
-	for i := numSlots - 2; i >= 0; i-- {
-		a.free = append(a.free, i)
-	}
-	return a
-}
+func newAspace(scratch uint64) *aspace { return &aspace{scratch: scratch} }
 
-// fork copies the allocator for a child that got a private copy of memory.
+// fork makes the allocator of a child that got a private copy of memory.
 func (a *aspace) fork() *aspace { return newAspace(a.scratch) }
 
 func (a *aspace) alloc() (uint64, bool) {
-	if len(a.free) == 0 {
+	var i int
+	switch {
+	case len(a.free) > 0:
+		i = a.free[len(a.free)-1]
+		a.free = a.free[:len(a.free)-1]
+	case a.next < pathSlot:
+		i = a.next
+		a.next++
+	default:
 		return 0, false
 	}
-	i := a.free[len(a.free)-1]
-	a.free = a.free[:len(a.free)-1]
 	return a.scratch + uint64(i)*slotSize, true
 }
 
 func (a *aspace) release(addr uint64) {
-	if addr == 0 || addr < a.scratch || addr >= a.scratch+scratchSize {
+	if addr == 0 || addr < a.scratch || addr >= a.scratch+pathSlot*slotSize {
 		return
 	}
 	a.free = append(a.free, int((addr-a.scratch)/slotSize))

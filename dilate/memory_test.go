@@ -65,10 +65,11 @@ func TestScratchSlots(t *testing.T) {
 	}
 	a.release(0) // no slot: ignored
 	a.release(base + scratchSize)
+	a.release(base + pathSlot*slotSize)
 	if _, ok := a.alloc(); ok {
 		t.Fatal("release of a foreign address freed a slot")
 	}
-	if f := a.fork(); len(f.free) != numSlots-1 || f.scratch != base {
-		t.Fatalf("fork: %d free slots at %#x", len(f.free), f.scratch)
+	if f := a.fork(); f.next != 0 || len(f.free) != 0 || f.scratch != base {
+		t.Fatalf("fork: next %d, %d free, base %#x", f.next, len(f.free), f.scratch)
 	}
 }

@@ -336,3 +336,18 @@ print((time.process_time() - c0) / (time.monotonic() - w0))`
 		t.Logf("share %s: CPU/wall %.2f", tc.share, ratio)
 	}
 }
+
+// TestManyThreadsWaiting: more threads in rewritten timed waits at once
+// than a small scratch region would hold (each keeps its own slot).
+func TestManyThreadsWaiting(t *testing.T) {
+	py := python(t)
+	script := `import threading
+ts = [threading.Thread(target=lambda: threading.Event().wait(0.05)) for _ in range(700)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("ok")`
+	st, out, err := run(t, "2", py, "-c", script)
+	if err != nil || st != (Status{}) || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("got %v, %v, output %q", st, err, out)
+	}
+}
