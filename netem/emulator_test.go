@@ -385,3 +385,17 @@ func TestReadErrorBackoff(t *testing.T) {
 		t.Fatalf("ReadErrs %d, reads %d", e.Stats().ReadErrs, bad.reads.Load())
 	}
 }
+
+// An idle emulator sleeps: no busy loop while no packet is in flight.
+func TestIdleUsesNoCPU(t *testing.T) {
+	n := compile(t, twoNodes)
+	e, nodes := fakeNet(t, n, Options{})
+	a, b := addr(t, e, "a"), addr(t, e, "b")
+	nodes["a"].Write(ipv4(a, b, 100, 1)) // one packet through, then idle
+	readTimeout(t, nodes["b"], time.Second)
+	c0, t0 := cpuTime(), time.Now()
+	time.Sleep(300 * time.Millisecond)
+	if used, wall := cpuTime()-c0, time.Since(t0); used > wall/20 {
+		t.Fatalf("idle emulator used %v CPU in %v", used, wall)
+	}
+}
