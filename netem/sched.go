@@ -2,10 +2,10 @@ package netem
 
 import (
 	"math"
-
-	"github.com/vmux/vmux/internal/linux"
 	"runtime"
 	"time"
+
+	"github.com/vmux/vmux/internal/linux"
 )
 
 const maxTime = math.MaxInt64
