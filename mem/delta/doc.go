@@ -14,7 +14,7 @@
 //
 // The encoder is greedy. At each target position it first tries the current
 // displacement (4 bytes must match), and only on a miss consults a hash table
-// of 8-byte anchors sampled every 4 bytes of the reference, built lazily on
+// of 8-byte anchors at every 8-byte-aligned offset of the reference, built lazily on
 // the first miss. Matches are extended forward 8 bytes at a time and backward
 // into pending literals. Runs of misses make it skip faster, so dissimilar
 // pages are rejected quickly, and encoding stops as soon as the patch would

@@ -7,7 +7,7 @@ import (
 
 const (
 	tableBits  = 11
-	anchorStep = 4 // reference positions indexed
+	anchorStep = 8 // reference positions indexed: memory is word-aligned
 	minRep     = 4 // shortest copy at the current displacement
 	minMatch   = 8 // shortest copy found through the anchor table
 )
