@@ -11,7 +11,7 @@ var (
 	// ErrCorrupt means a file's headers are inconsistent.
 	ErrCorrupt = errors.New("file is corrupt")
 	// ErrProcessGone means the process exited before or while it was read.
-	ErrProcessGone = errors.New("process exited")
+	ErrProcessGone = errors.New("process does not exist (or exited)")
 	// ErrNoPermission means the caller may not read the process's memory.
 	ErrNoPermission = errors.New("no permission to read process memory: run as root (or with ptrace rights over the process)")
 	// ErrBadSpec means a SOURCE argument could not be understood.

@@ -24,7 +24,7 @@ type fileSource struct {
 func openFile(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, &Error{Source: path, Op: "open", Err: err}
+		return nil, 0, fmt.Errorf("open source: %w", err) // the PathError names the file
 	}
 	st, err := f.Stat()
 	if err != nil {

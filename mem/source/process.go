@@ -22,6 +22,7 @@ type Process struct {
 	regions    []Region
 	skipped    []Skip
 	buf        []byte
+	start      uint64   // start time (clock ticks after boot): tells this process from a later one with its PID
 	pagemap    *os.File // nil if it cannot be opened: then every page is read
 	pmBuf      []byte
 	pmAddr     uint64 // address of the first entry held in pmBuf
@@ -37,6 +38,9 @@ func OpenProcess(pid int, fileBacked bool) (*Process, error) {
 		return nil, &Error{Source: p.name, Op: "open", Err: err}
 	}
 	p.uid = uid
+	if p.start, err = procStart(pid); err != nil {
+		return nil, &Error{Source: p.name, Op: "open", Err: err}
+	}
 	if comm != "" {
 		p.name = fmt.Sprintf("pid:%d(%s)", pid, comm)
 	}
@@ -50,7 +54,7 @@ func OpenProcess(pid int, fileBacked bool) (*Process, error) {
 func procOwner(pid int) (uid int, comm string, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, "", fmt.Errorf("no process %d: %w", pid, ErrProcessGone)
+		return 0, "", ErrProcessGone
 	}
 	if err != nil {
 		return 0, "", err
@@ -115,6 +119,9 @@ func (p *Process) Scan(sink Sink) error {
 		p.pmBuf = make([]byte, ChunkSize/PageSize*8)
 		defer func() { pm.Close(); p.pagemap, p.pmBuf = nil, nil }()
 	}
+	if err := p.same(); err != nil {
+		return err
+	}
 	for _, m := range maps {
 		ok, why := selectMapping(m, p.fileBacked)
 		if !ok {
@@ -127,7 +134,44 @@ func (p *Process) Scan(sink Sink) error {
 			return err
 		}
 	}
+	// Pages known absent from a cached pagemap window are not read, so a
+	// process that died late in the scan might not have made a read fail:
+	// check it is still there (and still the same process).
+	return p.same()
+}
+
+// same fails with ErrProcessGone unless the process that was opened still
+// runs under its PID.
+func (p *Process) same() error {
+	st, err := procStart(p.pid)
+	if err == nil && st != p.start {
+		err = fmt.Errorf("PID %d now belongs to another process: %w", p.pid, ErrProcessGone)
+	}
+	if err != nil {
+		return &Error{Source: p.name, Op: "read", Err: err}
+	}
 	return nil
+}
+
+// procStart reads a process's start time (field 22 of /proc/PID/stat). A
+// zombie has no memory left: it counts as gone.
+func procStart(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, fs.ErrNotExist) || linux.IsProcessGone(err) {
+		return 0, ErrProcessGone
+	}
+	if err != nil {
+		return 0, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, ErrCorrupt)
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, ErrProcessGone
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 func (p *Process) scanMapping(m Mapping, sink Sink) error {

@@ -150,7 +150,7 @@ func (w withDomain) Domain() string { return w.domain }
 func looksLikeELFCore(path string) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, &Error{Source: path, Op: "open", Err: err}
+		return false, fmt.Errorf("open source: %w", err) // the PathError names the file
 	}
 	defer f.Close()
 	var hdr [18]byte
