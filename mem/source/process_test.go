@@ -110,6 +110,23 @@ func TestProcessExitsMidRead(t *testing.T) {
 	}
 }
 
+func TestProcessGoneBeforeScan(t *testing.T) {
+	testutil.MustRoot(t)
+	f := sourcetest.Start(t, 4)
+	s, err := OpenProcess(f.PID(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Stop()
+	var c collect
+	if err := s.Scan(&c); !errors.Is(err, ErrProcessGone) {
+		t.Fatalf("scan of a process gone after open: %v", err)
+	}
+	if len(c.regions) != 0 {
+		t.Fatalf("%d regions delivered for a dead process", len(c.regions))
+	}
+}
+
 func TestProcessNotRootRefused(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("checks the refusal for non-root callers")
