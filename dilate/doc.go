@@ -20,6 +20,11 @@
 //     (TRACECLONE/FORK/VFORK/EXEC); EXITKILL kills the tree if the
 //     supervisor dies; any supervisor error kills the whole tree, so
 //     nothing runs half-dilated.
+//   - Clock changes. A rate change or a pause is one write to the shared
+//     clock page: clock reads follow at once. Waits record their virtual
+//     deadline; a watcher polling the page interrupts blocked ones and the
+//     supervisor re-issues them with the time left under the new
+//     parameters (while paused, a wait cannot end).
 //   - Exec hook. At each exec stop the supervisor runs mmap/mprotect/
 //     openat/close inside the tracee at a syscall instruction borrowed from
 //     its real vDSO, maps the replacement vDSO (dilate/vdso), a page of the
@@ -57,10 +62,11 @@
 // io_uring timeouts (IORING_OP_TIMEOUT, LINK_TIMEOUT, io_uring_enter's
 // EXT_ARG timeout) are not rewritten; rusage returned by wait4/waitid and
 // /proc files (uptime, stat) are real; /proc/self/auxv still names the real
-// vDSO; a rate change or pause reaches clock reads at once and sleeps and
-// timeouts entered after it, but a call already blocked keeps the real
-// deadline computed at its entry (after a k increase or a pause it can end
-// early in virtual time, after a decrease late); 32-bit and x32
+// vDSO; after a rate change or a pause, waits already blocked are
+// re-armed (rearm.go: the clock watcher kicks them with a suppressed
+// SIGSTOP within 20 ms) except select/pselect6/ppoll/recvmmsg and timers,
+// which keep the real deadline computed at entry (after a k increase or
+// a pause such a call can end early in virtual time); 32-bit and x32
 // programs are refused; programs that call ptrace are stopped with
 // ErrUsesPtrace; a task cloned with CLONE_UNTRACED escapes the tracer and
 // its time syscalls fail with ENOSYS (SECCOMP_RET_TRACE without a tracer);

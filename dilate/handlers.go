@@ -90,7 +90,7 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 		var f, back conv
 		switch id.Kind() {
 		case vclock.KindWall:
-			f, back = relWall(&c.p), backWall(&c.p)
+			f, back = relWait(&c.p), backWall(&c.p)
 			if abs {
 				f = absWall(&c.p, id)
 			}
@@ -105,6 +105,9 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 		rem := arg(regs, remArg)
 		c.noExit = abs || rem == 0 // nothing to scale at exit
 		need, err := rewriteTs(th, c, regs, reqArg, 0, f)
+		if need && id.Kind() == vclock.KindWall {
+			c.recordWait(c.saved.Orig_rax, reqArg, false, abs, id, c.virt)
+		}
 		if !need || err != nil || c.noExit {
 			return need, err
 		}
@@ -126,15 +129,29 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 func constRelTs(i int) entryFunc {
 	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
 		c.noExit = true
-		return rewriteTs(th, c, regs, i, 0, relWall(&c.p))
+		return waitTs(th, c, regs, i, false, vclock.Monotonic)
 	}
 }
 
 func constAbsTs(i int, id vclock.ClockID) entryFunc {
 	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
 		c.noExit = true
-		return rewriteTs(th, c, regs, i, 0, absWall(&c.p, id))
+		return waitTs(th, c, regs, i, true, id)
 	}
+}
+
+// waitTs rewrites the timespec timeout at argument i of a waiting call
+// (relative, or absolute on id) and records the wait for re-arming.
+func waitTs(th *thread, c *call, regs *linux.Regs, i int, abs bool, id vclock.ClockID) (bool, error) {
+	f := relWait(&c.p)
+	if abs {
+		f = absWall(&c.p, id)
+	}
+	need, err := rewriteTs(th, c, regs, i, 0, f)
+	if need && err == nil {
+		c.recordWait(c.saved.Orig_rax, i, false, abs, id, c.virt)
+	}
+	return need, err
 }
 
 func inoutRel(i int, tv bool) entryFunc {
@@ -163,13 +180,14 @@ func msTimeout(i int) entryFunc {
 		if ms <= 0 {
 			return false, nil
 		}
-		real := int64(c.p.VirtToReal(time.Duration(ms) * time.Millisecond))
+		real := relWait(&c.p)(ms * int64(time.Millisecond))
 		rms := (real + int64(time.Millisecond) - 1) / int64(time.Millisecond)
 		if rms > math.MaxInt32 || real == math.MaxInt64 {
 			rms = math.MaxInt32
 		}
 		setArg(regs, i, uint64(rms))
 		c.noExit = true // poll restarts through its restart block, epoll never
+		c.recordWait(c.saved.Orig_rax, i, true, false, vclock.Monotonic, ms*int64(time.Millisecond))
 		return true, nil
 	}
 }
@@ -187,11 +205,11 @@ func futexEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) 
 	}
 	switch op & futexCmdMask {
 	case futexWait:
-		return rewriteTs(th, c, regs, 3, 0, relWall(&c.p))
+		return waitTs(th, c, regs, 3, false, vclock.Monotonic)
 	case futexLockPI:
-		return rewriteTs(th, c, regs, 3, 0, absWall(&c.p, vclock.Realtime))
+		return waitTs(th, c, regs, 3, true, vclock.Realtime)
 	case futexWaitBitset, futexWaitRequeuePI, futexLockPI2:
-		return rewriteTs(th, c, regs, 3, 0, absWall(&c.p, id))
+		return waitTs(th, c, regs, 3, true, id)
 	}
 	return false, nil
 }
@@ -203,7 +221,7 @@ func futexWaitvEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, er
 		return false, nil // the kernel rejects it
 	}
 	c.noExit = true
-	return rewriteTs(th, c, regs, 3, 0, absWall(&c.p, id))
+	return waitTs(th, c, regs, 3, true, id)
 }
 
 func isSockTimeo(regs *linux.Regs) bool {

@@ -30,6 +30,11 @@ type thread struct {
 	// execd: the task has exec'd since it was first seen, so its address
 	// space is its own; a parent's late clone/fork event must not replace it.
 	execd bool
+	// inflight is the rewritten wait the thread may be blocked in (rearm.go).
+	inflight *inflight
+	// passNext: the next seccomp stop is a re-armed call re-executing with
+	// already converted arguments.
+	passNext bool
 }
 
 // call is a rewritten syscall between its seccomp stop and its exit stop.
@@ -45,6 +50,11 @@ type call struct {
 	// keeps pointing there after the call (see doc.go).
 	noExit bool
 	wrote  [2]int64 // the last time struct written to the slot
+	// virt is the virtual value rewriteTs read; ours is set when the
+	// pointer was already into scratch (a re-executed call).
+	virt int64
+	ours bool
+	wait *inflight // set by handlers of waits, for re-arming
 }
 
 // tracer is the trace loop's state; only the trace thread touches it.
@@ -140,6 +150,9 @@ func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
 		if th != nil && th.slot != 0 {
 			th.as.release(th.slot)
 		}
+		if th != nil && th.inflight != nil {
+			t.s.setWaiting(th, false)
+		}
 		if th != nil && th.tid == th.tgid {
 			t.s.trackTgid(th.tgid, false)
 		}
@@ -188,7 +201,11 @@ func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
 		}
 		return ignoreGone(linux.PtraceListen(tid))
 	}
-	// Signal-delivery stop: deliver it unchanged.
+	// Signal-delivery stop: deliver it unchanged, unless it is the
+	// watcher's kick after a clock change (rearm.go).
+	if sig == syscall.SIGSTOP && t.s.takeKick(tid) {
+		return t.rearm(th)
+	}
 	return t.cont(th, int(sig))
 }
 

@@ -71,10 +71,18 @@ func (t *tracer) seccompStop(th *thread) error {
 		// The launcher before its exec: nothing runs dilated yet.
 		return t.cont(th, 0)
 	}
+	if th.passNext {
+		th.passNext = false
+		return t.cont(th, 0)
+	}
+	prevWait := th.inflight
+	th.inflight = nil
 	restart := th.restart
 	th.restart = nil
 	var entry entryFunc
 	if nr == sysRestartSyscall {
+		// A restarted wait is the same wait.
+		th.inflight = prevWait
 		if restart == nil {
 			return t.cont(th, 0)
 		}
@@ -94,6 +102,9 @@ func (t *tracer) seccompStop(th *thread) error {
 		entry = entries[nr]
 	}
 	if entry == nil {
+		if prevWait != nil && th.inflight == nil {
+			t.s.setWaiting(th, false)
+		}
 		return t.cont(th, 0)
 	}
 	if t.debug {
@@ -106,6 +117,15 @@ func (t *tracer) seccompStop(th *thread) error {
 	}
 	c := &call{saved: regs, p: p}
 	need, err := entry(t, th, c, &regs)
+	switch {
+	case c.wait != nil && err == nil && need:
+		th.inflight = c.wait
+	case c.ours:
+		th.inflight = prevWait // the same wait, re-executed
+	}
+	if (th.inflight != nil) != (prevWait != nil) {
+		t.s.setWaiting(th, th.inflight != nil)
+	}
 	if err != nil || !need {
 		c.releaseSlot(th)
 		if err != nil {
@@ -206,6 +226,21 @@ func relWall(p *vclock.Params) conv {
 	return func(ns int64) int64 { return int64(p.VirtToReal(time.Duration(ns))) }
 }
 
+// pausedWait is the real timeout of a wait entered or re-armed while the
+// clock is paused: virtual time does not pass, so neither can the wait;
+// the clock watcher re-arms it at resume (rearm.go).
+const pausedWait = math.MaxInt64 / 4
+
+// relWait is relWall for the timeout of a wait, which a pause suspends.
+func relWait(p *vclock.Params) conv {
+	return func(ns int64) int64 {
+		if p.Paused && ns > 0 {
+			return pausedWait
+		}
+		return int64(p.VirtToReal(time.Duration(ns)))
+	}
+}
+
 func relCPU(p *vclock.Params) conv {
 	return func(ns int64) int64 { return int64(p.CPUVirtToReal(time.Duration(ns))) }
 }
@@ -215,7 +250,7 @@ func absWall(p *vclock.Params, id vclock.ClockID) conv {
 		r, ok := p.RealDeadline(id, ns)
 		if !ok {
 			// Paused with the deadline ahead: it cannot come while paused.
-			return math.MaxInt64 / 2
+			return pausedWait
 		}
 		return r
 	}
@@ -235,6 +270,7 @@ func backCPU(p *vclock.Params) conv {
 func rewriteTs(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv) (bool, error) {
 	addr := arg(regs, i)
 	if addr == 0 || ours(th, addr) {
+		c.ours = addr != 0
 		return false, nil
 	}
 	m := mem{th.tid}
@@ -246,6 +282,7 @@ func rewriteTs(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv)
 	if !ok {
 		return false, nil
 	}
+	c.virt = ns
 	slot, ok := c.scratch(th)
 	if !ok {
 		return false, errNoScratch

@@ -71,6 +71,10 @@ type Supervisor struct {
 	tgids  map[int]bool
 	root   int
 	closed bool
+	// waiting (tid -> tgid) are threads in a rewritten wait; kicks counts
+	// the SIGSTOPs the clock watcher sent them (rearm.go).
+	waiting map[int]int
+	kicks   map[int]int
 }
 
 // Resolve checks a command before anything starts: it must be an existing
@@ -111,7 +115,8 @@ func Start(cfg Config) (*Supervisor, error) {
 	if _, err := buildFilter(); err != nil {
 		return nil, fmt.Errorf("building seccomp filter: %w", err)
 	}
-	s := &Supervisor{cfg: cfg, log: cfg.Logger, path: path, done: make(chan struct{}), tgids: map[int]bool{}}
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, path: path, done: make(chan struct{}), tgids: map[int]bool{},
+		waiting: map[int]int{}, kicks: map[int]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -136,8 +141,11 @@ func (s *Supervisor) run(started chan<- error) {
 		return
 	}
 	started <- nil
+	stopWatch := make(chan struct{})
+	go s.watchClock(stopWatch)
 	t := newTracer(s, pid)
 	s.status, s.err = t.loop()
+	close(stopWatch)
 	s.stops = make(map[string]uint64, len(t.stops))
 	for nr, n := range t.stops {
 		s.stops[syscallName(nr)] += n

@@ -313,28 +313,44 @@ print((time.process_time() - c0) / (time.monotonic() - w0))`
 		{"1", 0.2, 1.2},  // may get less than a whole CPU on a busy machine
 		{"0.1", 2, 10.5}, // s = 1: CPU time is real, wall time is /10
 	} {
-		out, err := os.CreateTemp(t.TempDir(), "out")
-		if err != nil {
-			t.Fatal(err)
+		// Above max is a bug; below min only means other processes took
+		// the CPU, so that is retried (up to 5 runs).
+		for attempt := 1; ; attempt++ {
+			ratio := cpuRatio(t, py, script, tc.share)
+			t.Logf("share %s: CPU/wall %.2f", tc.share, ratio)
+			if ratio > tc.max {
+				t.Fatalf("share %s: CPU time / wall time = %.2f, above %.1f", tc.share, ratio, tc.max)
+			}
+			if ratio >= tc.min {
+				break
+			}
+			if attempt == 5 {
+				t.Fatalf("share %s: CPU time / wall time below %.1f in 5 runs (last %.2f)", tc.share, tc.min, ratio)
+			}
 		}
-		sup, err := Start(Config{Args: []string{py, "-c", script}, Clock: newClock(t, "10", tc.share), Stdout: out})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st, err := sup.Wait(); err != nil || st != (Status{}) {
-			t.Fatalf("share %s: %v %v", tc.share, st, err)
-		}
-		b, _ := os.ReadFile(out.Name())
-		out.Close()
-		var ratio float64
-		if _, err := fmt.Sscan(string(b), &ratio); err != nil {
-			t.Fatalf("share %s: output %q", tc.share, b)
-		}
-		if ratio < tc.min || ratio > tc.max {
-			t.Errorf("share %s: CPU time / wall time = %.2f, want in [%.1f, %.1f]", tc.share, ratio, tc.min, tc.max)
-		}
-		t.Logf("share %s: CPU/wall %.2f", tc.share, ratio)
 	}
+}
+
+func cpuRatio(t *testing.T, py, script, share string) float64 {
+	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	sup, err := Start(Config{Args: []string{py, "-c", script}, Clock: newClock(t, "10", share), Stdout: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := sup.Wait(); err != nil || st != (Status{}) {
+		t.Fatalf("share %s: %v %v", share, st, err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	var ratio float64
+	if _, err := fmt.Sscan(string(b), &ratio); err != nil {
+		t.Fatalf("share %s: output %q", share, b)
+	}
+	return ratio
 }
 
 // TestManyThreadsWaiting: more threads in rewritten timed waits at once

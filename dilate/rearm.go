@@ -1,0 +1,165 @@
+package dilate
+
+import (
+	"math"
+	"syscall"
+	"time"
+
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/vclock"
+)
+
+// Re-arming blocked calls after a rate change or a pause.
+//
+// A rewritten wait records its virtual deadline (inflight). A watcher
+// goroutine polls the run's clock; when the parameters change it sends
+// SIGSTOP to every thread with a recorded wait. SIGSTOP cannot be blocked
+// and, for a tracee, interrupts any wait; the tracer sees the
+// signal-delivery stop first and suppresses it, so the program never
+// stops. At that stop the interrupted call is re-issued (result set to
+// ERESTARTNOINTR, which makes the kernel re-execute it on the way out)
+// with its time left converted under the new parameters. A call that
+// returns EINTR to a signal with no handler (epoll_wait) is restarted
+// the same way, so the program sees nothing.
+
+// watchEvery is how often the watcher polls the clock page.
+const watchEvery = 20 * time.Millisecond
+
+// inflight is a rewritten wait in progress.
+type inflight struct {
+	nr       uint64
+	arg      int            // the argument holding the timeout
+	ms       bool           // an int millisecond timeout, else a timespec
+	abs      bool           // deadline on clock id, else relative on MONOTONIC
+	id       vclock.ClockID // clock of an absolute deadline
+	deadline int64          // virtual deadline (ns on id, or on MONOTONIC)
+}
+
+// recordWait notes the call's virtual deadline from the virtual timeout
+// virt it read (relative ones are anchored at the virtual time now).
+func (c *call) recordWait(nr uint64, arg int, ms, abs bool, id vclock.ClockID, virt int64) {
+	w := &inflight{nr: nr, arg: arg, ms: ms, abs: abs, id: id, deadline: virt}
+	if !abs {
+		now, err := linux.ClockGettime(int32(vclock.Monotonic))
+		if err != nil {
+			return
+		}
+		w.deadline = satAdd(c.p.Virt(vclock.Monotonic, now), virt)
+	}
+	c.wait = w
+}
+
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// setWaiting publishes which threads are in a recorded wait.
+func (s *Supervisor) setWaiting(th *thread, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.waiting[th.tid] = th.tgid
+	} else {
+		delete(s.waiting, th.tid)
+	}
+}
+
+// takeKick reports (and consumes) a SIGSTOP the watcher sent to tid.
+func (s *Supervisor) takeKick(tid int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kicks[tid] == 0 {
+		return false
+	}
+	s.kicks[tid]--
+	return true
+}
+
+// watchClock kicks waiting threads whenever the clock's parameters change.
+func (s *Supervisor) watchClock(stop <-chan struct{}) {
+	last, _ := s.cfg.Clock.Load()
+	tick := time.NewTicker(watchEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		p, err := s.cfg.Clock.Load()
+		if err != nil || p == last {
+			continue
+		}
+		last = p
+		s.mu.Lock()
+		for tid, tgid := range s.waiting {
+			if linux.PtraceTgkill(tgid, tid, int(syscall.SIGSTOP)) == nil {
+				s.kicks[tid]++
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// rearm runs at the signal-delivery stop of a kick.
+func (t *tracer) rearm(th *thread) error {
+	w := th.inflight
+	var regs linux.Regs
+	if err := linux.PtraceGetRegs(th.tid, &regs); err != nil {
+		return ignoreGone(err)
+	}
+	e := retErrno(&regs)
+	interrupted := e == errnoEINTR || e == errRestartSys || e == errRestartNoInt ||
+		e == errRestartNoHand || e == errRestartBlock
+	if w == nil || !interrupted || (regs.Orig_rax != w.nr && regs.Orig_rax != sysRestartSyscall) {
+		// Not (or no longer) in its wait: nothing to re-arm.
+		th.inflight = nil
+		t.s.setWaiting(th, false)
+		return t.cont(th, 0)
+	}
+	p, err := t.params()
+	if err != nil {
+		return err
+	}
+	var real int64
+	if w.abs {
+		real = absWall(&p, w.id)(w.deadline)
+	} else {
+		now, err := linux.ClockGettime(int32(vclock.Monotonic))
+		if err != nil {
+			return &TraceeError{Tid: th.tid, Op: "re-arming a wait", Err: err}
+		}
+		real = relWait(&p)(max(0, w.deadline-p.Virt(vclock.Monotonic, now)))
+	}
+	if w.ms {
+		ms := (real + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+		if ms > math.MaxInt32 {
+			ms = math.MaxInt32
+		}
+		setArg(&regs, w.arg, uint64(ms))
+		th.passNext = true
+	} else {
+		if th.slot == 0 {
+			s, ok := th.as.alloc()
+			if !ok {
+				return &TraceeError{Tid: th.tid, Op: "re-arming a wait", Err: errNoScratch}
+			}
+			th.slot = s
+		}
+		sec, nsec := nsToTs(real)
+		if err := (mem{th.tid}).write(th.slot, sec, nsec); err != nil {
+			return ignoreGone(err)
+		}
+		setArg(&regs, w.arg, th.slot)
+	}
+	regs.Orig_rax = w.nr
+	regs.Rax = ^uint64(errRestartNoInt - 1) // -ERESTARTNOINTR: the kernel re-executes it
+	th.restart = nil
+	if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
+		return ignoreGone(err)
+	}
+	return t.cont(th, 0)
+}
