@@ -171,3 +171,35 @@ func BenchmarkTUNPath(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPingLead measures how far the median ping RTT over a - s - b
+// (1 ms per link: 4 ms configured) lies above the configured RTT, for
+// several Options.Lead values, in one run. Run with -benchtime 1x.
+func BenchmarkPingLead(b *testing.B) {
+	testutil.MustRoot(b)
+	for _, lead := range []time.Duration{0, 50 * time.Microsecond, 100 * time.Microsecond} {
+		b.Run(lead.String(), func(b *testing.B) {
+			n := compile(b, `
+name: lead
+subnet: 10.237.0.0/24
+nodes: {a: {}, b: {}}
+switches: [s]
+links:
+  - {ends: [a, s], bandwidth: 1Gbit, latency: 1ms}
+  - {ends: [s, b], bandwidth: 1Gbit, latency: 1ms}
+`)
+			eps, ns := tunNet(b, n, fmt.Sprintf("vmuxl%d", os.Getpid()), TUNOptions{})
+			e, err := New(n, eps, Options{Lead: lead})
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- e.Run() }()
+			defer func() { e.Close(); <-done }()
+			nb, _ := n.Node("b")
+			rtt := pingMedian(b, pathSetup{nsA: ns["a"], nsB: ns["b"], addrB: nb.Addr.String()}, 200)
+			b.ReportMetric(rtt, "rtt-us")
+			b.ReportMetric(rtt-4000, "over-configured-us")
+		})
+	}
+}
