@@ -85,9 +85,11 @@ func (c *compiler) header(s *Spec) {
 		}
 	}
 	if s.Subnet == "" {
+		// 10.120-219: clear of the 10.0-99 that sites and clouds often
+		// use, Kubernetes' 10.96.0.0/12 services and flannel's 10.244/16.
 		h := fnv.New32a()
 		h.Write([]byte(s.Name))
-		n.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(100 + h.Sum32()%100), 0, 0}), 16)
+		n.Subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(120 + h.Sum32()%100), 0, 0}), 16)
 	} else {
 		p, err := netip.ParsePrefix(s.Subnet)
 		switch {

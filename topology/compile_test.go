@@ -144,8 +144,8 @@ func TestDefaultSubnet(t *testing.T) {
 	if n.TDF != 1 || n.Subnet.Bits() != 16 || n.Subnet.Addr().As4()[0] != 10 {
 		t.Fatalf("defaults: tdf %v subnet %v", n.TDF, n.Subnet)
 	}
-	if o := n.Subnet.Addr().As4()[1]; o < 100 || o > 199 {
-		t.Fatalf("subnet %v outside 10.100-199", n.Subnet)
+	if o := n.Subnet.Addr().As4()[1]; o < 120 || o > 219 {
+		t.Fatalf("subnet %v outside 10.120-219", n.Subnet)
 	}
 }
 

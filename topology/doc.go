@@ -10,7 +10,7 @@
 // strictly (unknown keys are errors) with typed units ("100Mbit", "50MB/s",
 // "5ms", "0.1%", "64KiB", "256Mi"). Compile validates the whole spec,
 // reporting every problem with the path of the key at fault; it expands
-// groups, assigns IPv4 addresses from the subnet (default 10.<100-199>.0.0/16
+// groups, assigns IPv4 addresses from the subnet (default 10.<120-219>.0.0/16
 // derived from the name), turns each link into two directed links whose
 // Real parameters are scaled by the TDF k (bandwidth / k, latency and
 // jitter x k, queue and loss unchanged: the DieCast rule), and computes

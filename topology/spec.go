@@ -21,7 +21,7 @@ type Spec struct {
 	// scaled: bandwidth / k, latency and jitter x k, queue unchanged.
 	TDF *float64 `yaml:"tdf"`
 	// Subnet is the IPv4 prefix node addresses come from (default
-	// 10.<100-199>.0.0/16, derived from Name).
+	// 10.<120-219>.0.0/16, derived from Name).
 	Subnet string `yaml:"subnet"`
 	// Nodes maps a node (or group) name to its resources.
 	Nodes map[string]NodeSpec `yaml:"nodes"`
