@@ -50,6 +50,9 @@ omitted when only one experiment is up.`,
 			if err != nil {
 				return err
 			}
+			if !st.DaemonAlive() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "vmux: warning: the daemon of %s is dead: the node runs but its network does not (vmux net down %s)\n", name, name)
+			}
 			if !node.Running(n.Pid, n.StartTime) {
 				return fmt.Errorf("exec in %s: node %s is not running (see vmux net status %s; vmux net down %s cleans up)", name, n.Name, name, name)
 			}
