@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmux/vmux/topology"
 )
 
 const twoNodes = `
@@ -389,5 +391,44 @@ func TestIdleUsesNoCPU(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if used, wall := cpuTime()-c0, time.Since(t0); used > wall/20 {
 		t.Fatalf("idle emulator used %v CPU in %v", used, wall)
+	}
+}
+
+// SetLink cuts a link (loss 100%) and restores it at run time; at TDF 2
+// the new latency is applied doubled.
+func TestSetLink(t *testing.T) {
+	n := compile(t, "name: sl\ntdf: 2\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b], latency: 1ms}]\n")
+	e, nodes := fakeNet(t, n, Options{})
+	a, b := addr(t, e, "a"), addr(t, e, "b")
+	fwd, _ := n.RouteByName("a", "b")
+	if err := e.SetLink(fwd[0], topology.LinkParams{Loss: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		nodes["a"].Write(ipv4(a, b, 100, uint64(i)))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for e.Stats().Links[fwd[0]].LossDrops < 20 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if st := e.Stats().Links[fwd[0]]; st.LossDrops != 20 || len(nodes["b"].in) != 0 {
+		t.Fatalf("cut link passed packets: %+v", st)
+	}
+	if err := e.SetLink(fwd[0], topology.LinkParams{Latency: topology.Duration(3 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	nodes["a"].Write(ipv4(a, b, 100, 99))
+	if p := readTimeout(t, nodes["b"], time.Second); seqOf(p) != 99 {
+		t.Fatalf("got seq %d", seqOf(p))
+	}
+	if el := time.Since(start); el < 6*time.Millisecond {
+		t.Fatalf("restored link took %v, want >= 6 ms (3 ms x TDF 2)", el)
+	}
+	if err := e.SetLink(99, topology.LinkParams{}); err == nil {
+		t.Fatal("SetLink(99) accepted")
+	}
+	if err := e.SetLink(0, topology.LinkParams{Loss: 2}); err == nil {
+		t.Fatal("loss 200% accepted")
 	}
 }

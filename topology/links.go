@@ -5,9 +5,9 @@ import (
 	"math"
 )
 
-// defaultQueue is the queue of a link that gives none: 100 ms of its
+// DefaultQueue is the queue of a link that gives none: 100 ms of its
 // bandwidth, at least 64 KiB (unlimited bandwidth: 64 KiB).
-func defaultQueue(bw Bitrate) ByteSize {
+func DefaultQueue(bw Bitrate) ByteSize {
 	q := ByteSize(float64(bw) * defaultQDur / 8)
 	if q < minQueueDef {
 		q = minQueueDef
@@ -39,7 +39,7 @@ func (c *compiler) checkParams(path string, p *LinkParams) {
 		c.fail(path+".bandwidth", "%v is below 1kbit: too slow to carry a packet in useful time", p.Bandwidth)
 	}
 	if p.Queue == 0 {
-		p.Queue = defaultQueue(p.Bandwidth)
+		p.Queue = DefaultQueue(p.Bandwidth)
 	}
 }
 
