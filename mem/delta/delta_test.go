@@ -62,7 +62,8 @@ func pairs(r *rand.Rand) []pair {
 		pair{"one-byte", base, edit(1), 16},
 		pair{"ten-edits", base, edit(10), 200},
 		pair{"shift-8", base, shifted(8), 40},
-		pair{"shift-13", base, shifted(13), 60},
+		pair{"shift-24", base, shifted(24), 60},
+		pair{"shift-13", base, shifted(13), 0}, // not word-aligned: exact, not small
 		pair{"zero", make([]byte, page), make([]byte, page), 8},
 		pair{"same-byte", bytes.Repeat([]byte{0xab}, page), bytes.Repeat([]byte{0xab}, page), 8},
 		pair{"zero-to-ff", make([]byte, page), bytes.Repeat([]byte{0xff}, page), 0},

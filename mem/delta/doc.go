@@ -13,9 +13,11 @@
 // amount as before", cost one byte.
 //
 // The encoder is greedy. At each target position it first tries the current
-// displacement (4 bytes must match), and only on a miss consults a hash table
-// of 8-byte anchors at every 8-byte-aligned offset of the reference, built lazily on
-// the first miss. Matches are extended forward 8 bytes at a time and backward
+// displacement (4 bytes must match); on a miss at an 8-byte-aligned position
+// it consults a hash table of 8-byte anchors at the reference's aligned
+// offsets, built lazily on the first miss. So content moved by whole words
+// (as in process memory) is found anywhere, content moved by other amounts
+// only at the displacement already in use. Matches are extended forward 8 bytes at a time and backward
 // into pending literals. Runs of misses make it skip faster, so dissimilar
 // pages are rejected quickly, and encoding stops as soon as the patch would
 // exceed a caller's limit.

@@ -6,8 +6,11 @@ import (
 )
 
 const (
-	tableBits  = 11
-	anchorStep = 8 // reference positions indexed: memory is word-aligned
+	tableBits = 11
+	// Anchors sit at 8-byte-aligned reference offsets, and only aligned
+	// target positions look them up: moved content is found at word
+	// granularity (what process memory has), at 1/8 of the lookups.
+	anchorStep = 8
 	minRep     = 4 // shortest copy at the current displacement
 	minMatch   = 8 // shortest copy found through the anchor table
 )
@@ -65,7 +68,7 @@ func (e *Encoder) Encode(dst, ref, target []byte, limit int) ([]byte, error) {
 		m := 0
 		if r >= 0 && r+minRep <= len(ref) && load32(target, i) == load32(ref, r) {
 			m = matchLen(target[i:], ref[r:])
-		} else if i+minMatch <= n {
+		} else if i+minMatch <= n && i%anchorStep == 0 {
 			if !indexed {
 				e.index(ref)
 				indexed = true
