@@ -159,13 +159,20 @@ func inoutRel(i int, tv bool) entryFunc {
 		var need bool
 		var err error
 		if tv {
-			need, err = rewriteTv(th, c, regs, i, 0, relWall(&c.p))
+			need, err = rewriteTv(th, c, regs, i, 0, relWait(&c.p))
 		} else {
-			need, err = rewriteTs(th, c, regs, i, 0, relWall(&c.p))
+			need, err = rewriteTs(th, c, regs, i, 0, relWait(&c.p))
 		}
 		if need {
-			c.exit = func(_ *tracer, th *thread, c *call, _ *linux.Regs) error {
-				return copyBackTs(th, c, i, 0, tv)
+			// The time left written back is computed from the virtual
+			// deadline, so that it stays right across a pause.
+			c.recordWait(c.saved.Orig_rax, i, false, false, vclock.Monotonic, c.virt)
+			if c.wait != nil {
+				// recvmmsg returns EINTR and never restarts: not re-armed.
+				c.wait.self = c.saved.Orig_rax != sysRecvmmsg
+			}
+			c.exit = func(t *tracer, th *thread, c *call, _ *linux.Regs) error {
+				return copyBackTs(t, th, c, i, 0, tv)
 			}
 		}
 		return need, err

@@ -33,6 +33,10 @@ type inflight struct {
 	abs      bool           // deadline on clock id, else relative on MONOTONIC
 	id       vclock.ClockID // clock of an absolute deadline
 	deadline int64          // virtual deadline (ns on id, or on MONOTONIC)
+	// self: the kernel writes the time left back to the caller's struct
+	// (select, pselect6, ppoll), which the exit stop scales to virtual;
+	// re-issuing the call with its original arguments is then enough.
+	self bool
 }
 
 // recordWait notes the call's virtual deadline from the virtual timeout
@@ -118,6 +122,15 @@ func (t *tracer) rearm(th *thread) error {
 		// Not (or no longer) in its wait: nothing to re-arm.
 		th.inflight = nil
 		t.s.setWaiting(th, false)
+		return t.cont(th, 0)
+	}
+	if w.self {
+		if e == errnoEINTR {
+			regs.Rax = ^uint64(errRestartNoInt - 1)
+			if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
+				return ignoreGone(err)
+			}
+		}
 		return t.cont(th, 0)
 	}
 	p, err := t.params()

@@ -300,6 +300,7 @@ func rewriteTs(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv)
 func rewriteTv(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv) (bool, error) {
 	addr := arg(regs, i)
 	if addr == 0 || ours(th, addr) {
+		c.ours = addr != 0
 		return false, nil
 	}
 	m := mem{th.tid}
@@ -311,6 +312,7 @@ func rewriteTv(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv)
 	if !ok {
 		return false, nil
 	}
+	c.virt = ns
 	slot, ok := c.scratch(th)
 	if !ok {
 		return false, errNoScratch
@@ -368,28 +370,40 @@ func scaleTvAt(m mem, addr uint64, n int, f conv) error {
 	return m.write(addr, v...)
 }
 
-// copyBackTs writes the kernel's updated remaining time from the scratch
-// slot (offset off) to the caller's struct at argument i, scaled to
-// virtual, when the kernel changed what the entry wrote there.
-func copyBackTs(th *thread, c *call, i int, off uint64, tv bool) error {
+// copyBackTs writes the time left of a select-like call back to the
+// caller's struct at argument i, in virtual time: from the recorded
+// virtual deadline (right across a pause) when there is one, else from the
+// kernel's updated value in the slot (offset off), when it changed it.
+func copyBackTs(t *tracer, th *thread, c *call, i int, off uint64, tv bool) error {
 	m := mem{th.tid}
 	got, err := m.read(c.slot+off, 2)
 	if err != nil || (got[0] == c.wrote[0] && got[1] == c.wrote[1]) {
 		return err
 	}
-	f := backWall(&c.p)
+	var left int64
+	var ok bool
 	if tv {
-		ns, ok := tvToNs(got[0], got[1])
-		if !ok {
-			return nil
-		}
-		sec, usec := nsToTvDown(f(ns))
-		return m.write(arg(&c.saved, i), sec, usec)
+		left, ok = tvToNs(got[0], got[1])
+	} else {
+		left, ok = tsToNs(got[0], got[1])
 	}
-	ns, ok := tsToNs(got[0], got[1])
 	if !ok {
 		return nil
 	}
-	sec, nsec := nsToTs(f(ns))
+	left = backWall(&c.p)(left)
+	if w := c.wait; w != nil && !w.abs {
+		p, err := t.params()
+		if err != nil {
+			return err
+		}
+		if now, err := linux.ClockGettime(int32(vclock.Monotonic)); err == nil {
+			left = max(0, w.deadline-p.Virt(vclock.Monotonic, now))
+		}
+	}
+	if tv {
+		sec, usec := nsToTvDown(left)
+		return m.write(arg(&c.saved, i), sec, usec)
+	}
+	sec, nsec := nsToTs(left)
 	return m.write(arg(&c.saved, i), sec, nsec)
 }
