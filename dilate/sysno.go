@@ -5,7 +5,6 @@ const (
 	sysPoll           = 7
 	sysMmap           = 9
 	sysMprotect       = 10
-	sysMunmap         = 11
 	sysSelect         = 23
 	sysNanosleep      = 35
 	sysGetitimer      = 36
@@ -43,7 +42,6 @@ const (
 	sysIoPgetevents   = 333
 	sysFutexWaitv     = 449
 	sysEpollPwait2    = 441
-	sysIoUringEnter   = 426
 )
 
 // futex operations (linux/futex.h).
@@ -73,7 +71,6 @@ const (
 	atIgnore         = 1
 	atSysinfoEhdr    = 33
 	errnoEINTR       = 4
-	errnoEPERM       = 1
 	errRestartSys    = 512 // ERESTARTSYS
 	errRestartNoInt  = 513 // ERESTARTNOINTR
 	errRestartNoHand = 514 // ERESTARTNOHAND
