@@ -3,6 +3,7 @@ package mem
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -197,8 +198,13 @@ func (c *corpus) check(t testing.TB, res *Result, cross bool) {
 	if b := tot.Bytes; b.Patched+b.Compressed+b.Raw != tot.AfterCompressionBytes {
 		t.Fatal("payload by kind does not add up")
 	}
-	if float64(tot.MetadataBytes) > 0.01*float64(tot.TotalBytes) {
-		t.Fatalf("metadata %d > 1%% of %d", tot.MetadataBytes, tot.TotalBytes)
+	// worst case: every page its own extent and unit, plus source headers
+	bound := pages * (MetadataPerExtent + MetadataPerPage + MetadataPerUnit)
+	for _, n := range c.names {
+		bound += MetadataPerSource + int64(len(n))
+	}
+	if tot.MetadataBytes > bound {
+		t.Fatalf("metadata %d > %d", tot.MetadataBytes, bound)
 	}
 }
 
@@ -334,4 +340,79 @@ func TestDecodePageRejects(t *testing.T) {
 	if err := DecodePage(Encoded{Kind: KindZero}, nil, dst[:10]); !errors.Is(err, ErrPageSize) {
 		t.Errorf("short dst: %v", err)
 	}
+}
+
+// A Result is read by many goroutines at once (the store writer, page
+// servers): every page decodes right from all of them.
+func TestResultConcurrentDecode(t *testing.T) {
+	c := newCorpus(3, 3, 150)
+	res := c.run(t, Config{CrossDomain: true})
+	done := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			dst := make([]byte, PageSize)
+			for s := range c.pages {
+				for p := range c.pages[s] {
+					p = (p + g*37) % len(c.pages[s])
+					want := c.pages[s][p]
+					if want == nil {
+						want = make([]byte, PageSize)
+					}
+					if err := res.Decode(s, int64(p), dst); err != nil || !bytes.Equal(dst, want) {
+						done <- fmt.Errorf("goroutine %d: page %d/%d: %v", g, s, p, err)
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// FuzzEngine builds sources from fuzz bytes (each byte picks a page: zero,
+// a hole, one of a few bases, a base with an edit, a fill) and checks that
+// every page decodes exactly, in both sharing modes.
+func FuzzEngine(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, uint8(2))
+	f.Add([]byte{3, 3, 3, 35, 67, 99, 1, 1, 0, 0}, uint8(3))
+	r := rand.New(rand.NewPCG(11, 11))
+	bases := [][]byte{memoryLike(r), memoryLike(r), randomPage(r)}
+	f.Fuzz(func(t *testing.T, spec []byte, nsrc uint8) {
+		if len(spec) > 256 {
+			spec = spec[:256]
+		}
+		n := int(nsrc%4) + 1
+		c := &corpus{}
+		for s := range n {
+			c.names = append(c.names, fmt.Sprint("s", s))
+			c.domains = append(c.domains, Domain(fmt.Sprint("d", s%2)))
+			c.pages = append(c.pages, nil)
+		}
+		for i, b := range spec {
+			var pg []byte
+			switch b % 8 {
+			case 0:
+				pg = make([]byte, PageSize)
+			case 1:
+				pg = nil
+			case 2, 3, 4:
+				pg = bytes.Clone(bases[int(b%8)-2])
+			case 5, 6:
+				pg = bytes.Clone(bases[int(b>>3)%len(bases)])
+				pg[int(b)*16%PageSize] ^= b | 1
+				pg[(int(b)*97+i)%PageSize] ^= 0x5a
+			default:
+				pg = bytes.Repeat([]byte{b}, PageSize)
+			}
+			c.pages[i%n] = append(c.pages[i%n], pg)
+		}
+		for _, cross := range []bool{false, true} {
+			c.check(t, c.run(t, Config{CrossDomain: cross}), cross)
+		}
+	})
 }

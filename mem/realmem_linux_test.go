@@ -43,6 +43,9 @@ func TestRealProcessMemory(t *testing.T) {
 	if s.Total.SavedBytes <= h.Total.SavedBytes {
 		t.Errorf("sketch saved %d bytes, hsd21 %d: the default detector must save more", s.Total.SavedBytes, h.Total.SavedBytes)
 	}
+	if m := s.Total.MetadataBytes; float64(m) > 0.01*float64(s.Total.TotalBytes) {
+		t.Errorf("metadata %d bytes > 1%% of %d scanned", m, s.Total.TotalBytes)
+	}
 	if s.SavingsRatio <= 1 {
 		t.Errorf("vmux saves %.2fx what KSM would: must save more", s.SavingsRatio)
 	}
