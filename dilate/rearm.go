@@ -119,9 +119,18 @@ func (t *tracer) rearm(th *thread) error {
 	interrupted := e == errnoEINTR || e == errRestartSys || e == errRestartNoInt ||
 		e == errRestartNoHand || e == errRestartBlock
 	if w == nil || !interrupted || (regs.Orig_rax != w.nr && regs.Orig_rax != sysRestartSyscall) {
-		// Not (or no longer) in its wait: nothing to re-arm.
+		// Not (or no longer) in its wait: nothing to re-arm. The kick may
+		// still have interrupted another blocking call; one that would
+		// return EINTR (epoll_wait) is restarted instead, since no
+		// handler runs for a suppressed signal.
 		th.inflight = nil
 		t.s.setWaiting(th, false)
+		if e == errnoEINTR && int64(regs.Orig_rax) >= 0 {
+			regs.Rax = ^uint64(errRestartNoInt - 1)
+			if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
+				return ignoreGone(err)
+			}
+		}
 		return t.cont(th, 0)
 	}
 	if w.self {
