@@ -34,6 +34,7 @@ type model struct {
 
 	busyUntil  float64 // when the transmitter finishes its last packet
 	lastArrive float64 // latest arrival handed out (FIFO unless reorder)
+	lastOffer  float64 // latest offer time: offers are taken in time order
 }
 
 // newModel builds the model of real (already TDF-scaled) parameters.
@@ -67,6 +68,10 @@ func (m *model) backlog(now float64) float64 {
 // returns when the packet arrives at the far end, how long it waited in
 // the queue, and the verdict. A lost packet still uses the bandwidth.
 func (m *model) offer(now float64, size int) (arrive, wait float64, v verdict) {
+	// The backlog at an earlier time than the last offer would count the
+	// time in between as queued bytes: never look back.
+	now = math.Max(now, m.lastOffer)
+	m.lastOffer = now
 	sz := float64(size)
 	if m.backlog(now)+sz > m.queue {
 		return 0, 0, dropQueue

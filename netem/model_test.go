@@ -212,3 +212,17 @@ func TestModelLead(t *testing.T) {
 		t.Fatalf("arrival %v, want departure 11e6", arr)
 	}
 }
+
+// An offer stamped earlier than the previous one is taken at the previous
+// one's time, so the backlog never counts the gap between them as bytes.
+func TestModelOffersInTimeOrder(t *testing.T) {
+	m := newModel(params(8e6, 0, 3000), 1, 0) // 1 byte/us, two packets
+	if _, _, v := m.offer(10e6, 1500); v != pass {
+		t.Fatal("first packet dropped")
+	}
+	// Stamped 5 ms earlier: taken at 10 ms, behind one packet: fits.
+	arr, wait, v := m.offer(5e6, 1500)
+	if v != pass || wait != 1500e3 || arr != 13e6 {
+		t.Fatalf("late-stamped offer: %v wait %v arrive %v", v, wait, arr)
+	}
+}

@@ -63,9 +63,11 @@ func (e *Emulator) reader(src int) {
 		if len(pend) == 0 {
 			continue
 		}
-		now := e.now()
 		wake := false
 		e.mu.Lock()
+		// Read the clock under the lock: offers to every pipe then come in
+		// time order (the scheduler's too), which the queue model needs.
+		now := e.now()
 		for _, pk := range pend {
 			if e.enter(e.paths[pk.path][0], pk, now) {
 				wake = true

@@ -42,6 +42,22 @@ func TestAllPairsDatacenter(t *testing.T) {
 			nodes[src.Name].Write(ipv4(src.Addr, dst.Addr, 200, seq))
 		}
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			st := e.Stats()
+			drops := uint64(0)
+			for _, f := range nodes {
+				drops += f.Drops() + f.peer.Drops()
+			}
+			t.Logf("stats: received %d delivered %d noroute %d notv4 %d readerr %d writeerr %d fake drops %d",
+				st.Received, st.Delivered, st.NoRoute, st.NotIPv4, st.ReadErrs, st.WriteErrs, drops)
+			for _, l := range st.Links {
+				if l.QueueDrops+l.LossDrops > 0 || l.Packets != l.Sent {
+					t.Logf("link %+v", l)
+				}
+			}
+		}
+	})
 	for name, seqs := range want {
 		for range seqs {
 			p := readTimeout(t, nodes[name], 2*time.Second)
