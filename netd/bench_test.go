@@ -116,10 +116,14 @@ func BenchmarkGoodput(b *testing.B) {
 func BenchmarkRTT(b *testing.B) {
 	testutil.MustRoot(b)
 	testutil.MustHaveCommand(b, "ping")
-	for _, ms := range []int{1, 5, 20} {
-		b.Run(fmt.Sprintf("%dms", ms), func(b *testing.B) {
+	for _, c := range []struct {
+		ms   int
+		lead time.Duration
+	}{{1, 0}, {5, 0}, {20, 0}, {1, 50 * time.Microsecond}, {5, 50 * time.Microsecond}} {
+		ms := c.ms
+		b.Run(fmt.Sprintf("%dms-lead%v", ms, c.lead), func(b *testing.B) {
 			spec := strings.ReplaceAll(rttSpec, "2ms", fmt.Sprintf("%dms", ms))
-			st := upFast(b, spec)
+			st := upWith(b, spec, UpOptions{Exe: fastDaemon(b), Args: []string{}, Lead: c.lead})
 			pingRTTs(b, st, "a", "b", 2)
 			kp := newKernelPair(b, 10000)
 			kst := &State{Nodes: []NodeState{{State: kp.a.State()}}}

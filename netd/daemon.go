@@ -41,6 +41,8 @@ func DaemonMain(name string) int {
 		launcher = node.RunLauncherName
 	}
 	os.Unsetenv(dilateEnv)
+	lead, _ := time.ParseDuration(os.Getenv(leadEnv))
+	os.Unsetenv(leadEnv)
 	ready := os.NewFile(readyFd, "ready")
 	logf, err := os.OpenFile(logPath(name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
@@ -55,7 +57,7 @@ func DaemonMain(name string) int {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	d, err := bringUp(name, launcher, logf, log)
+	d, err := bringUp(name, launcher, lead, logf, log)
 	if err != nil {
 		log.Error("bring-up failed", "err", err)
 		if d != nil {
@@ -114,7 +116,7 @@ func (a *asyncClose) Close() error {
 // few cgroup and netlink writes; more than a few in parallel only contend.
 const startWorkers = 8
 
-func bringUp(name, launcher string, logf *os.File, log *slog.Logger) (*daemon, error) {
+func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog.Logger) (*daemon, error) {
 	nw, err := topology.Load(specPath(name))
 	if err != nil {
 		return nil, err
@@ -124,7 +126,7 @@ func bringUp(name, launcher string, logf *os.File, log *slog.Logger) (*daemon, e
 		return nil, err
 	}
 	d := &daemon{name: name, log: log, net: nw, done: make(chan struct{})}
-	d.st = &State{Name: name, TDF: nw.TDF, Launcher: launcher, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
+	d.st = &State{Name: name, TDF: nw.TDF, Launcher: launcher, Lead: lead, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
 		Daemon: Proc{Pid: os.Getpid(), StartTime: self}, Switches: nw.Switches, LogFile: logPath(name), Interface: TUNName}
 	if err := d.st.save(); err != nil {
 		return nil, err
@@ -180,7 +182,7 @@ func bringUp(name, launcher string, logf *os.File, log *slog.Logger) (*daemon, e
 	for i, nd := range nw.Nodes {
 		byName[nd.Name] = eps[i]
 	}
-	d.emu, err = netem.New(nw, byName, netem.Options{Logger: log})
+	d.emu, err = netem.New(nw, byName, netem.Options{Logger: log, Lead: lead})
 	if err != nil {
 		for _, ep := range eps {
 			ep.Close()

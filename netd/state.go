@@ -47,6 +47,8 @@ type State struct {
 	// Launcher starts every node process: "" plain, or node.RunLauncherName
 	// (dilated at TDF, virtual clock starting at Created).
 	Launcher string `json:"launcher,omitempty"`
+	// Lead is the emulator's delivery lead (see UpOptions.Lead).
+	Lead time.Duration `json:"lead_ns,omitempty"`
 }
 
 // Proc identifies a process across pid reuse.
