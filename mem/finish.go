@@ -30,31 +30,46 @@ func (e *Engine) Finish() (*Result, error) {
 	tCompress := time.Since(t0)
 
 	primary, alt := e.unitSets()
+	// The alternate plan (CrossDomain flipped) only reads what the primary
+	// one reads, so it runs on another P at the same time. With one domain
+	// both modes have the same units, hence the same plan.
+	type altResult struct {
+		p   *plan
+		d   time.Duration
+		err error
+	}
+	altc := make(chan altResult, 1)
+	if len(e.domains) > 1 {
+		go func() {
+			t := time.Now()
+			ap, err := e.makePlan(alt, false)
+			altc <- altResult{ap, time.Since(t), err}
+		}()
+	}
 	t1 := time.Now()
 	p, err := e.makePlan(primary, true)
+	tPatch := time.Since(t1)
+	var ar altResult
+	if len(e.domains) > 1 {
+		ar = <-altc
+	}
 	if err != nil {
 		return nil, err
 	}
-	tPatch := time.Since(t1)
+	if ar.err != nil {
+		return nil, ar.err
+	}
 
 	r := &Result{e: e, units: primary, plan: p}
 	st := &r.Stats
 	st.Detector, st.Codec, st.CrossDomain = e.cfg.Detector, e.cfg.Codec, e.cfg.CrossDomain
 	st.Patching = p.det
 	st.Sources, st.Total = e.account(primary, p)
-
-	t2 := time.Now()
-	if len(e.domains) <= 1 {
-		// one domain: both modes have the same units, hence the same plan
-		st.Alternate = st.Total
-	} else {
-		ap, err := e.makePlan(alt, false)
-		if err != nil {
-			return nil, err
-		}
-		_, st.Alternate = e.account(alt, ap)
+	st.Alternate = st.Total
+	if ar.p != nil {
+		_, st.Alternate = e.account(alt, ar.p)
 	}
-	tAlt := time.Since(t2)
+	tAlt := ar.d
 
 	st.KSM.MetadataBytes = e.present * KSMMetadataPerPage
 	st.KSM.StoredBytes = int64(len(e.contents))*PageSize + st.KSM.MetadataBytes

@@ -68,7 +68,8 @@ type PhaseTimes struct {
 	Patch time.Duration `json:"patch_ns"`
 	// Compress: compression of what was left.
 	Compress time.Duration `json:"compress_ns"`
-	// Alternate: computing the totals with CrossDomain flipped.
+	// Alternate: computing the totals with CrossDomain flipped (0 with
+	// one domain; otherwise concurrent with Patch, on another P).
 	Alternate time.Duration `json:"alternate_ns"`
 	// Total: Scan + the whole of Finish.
 	Total time.Duration `json:"total_ns"`
