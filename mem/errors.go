@@ -14,15 +14,15 @@ var (
 	// ErrBadConfig means a numeric Config field is out of range.
 	ErrBadConfig = errors.New("invalid engine configuration")
 	// ErrPageSize means a page was not exactly PageSize bytes long.
-	ErrPageSize = errors.New("page is not 4096 bytes")
+	ErrPageSize = errors.New("page is not 4096 bytes (pass whole pages; pad or skip a partial last page)")
 	// ErrNoSource means a source index was not returned by AddSource.
-	ErrNoSource = errors.New("no such source")
+	ErrNoSource = errors.New("no such source (use an index returned by AddSource)")
 	// ErrNoPage means a page number is outside its source.
 	ErrNoPage = errors.New("no such page")
 	// ErrFinished means pages were added after Finish.
-	ErrFinished = errors.New("engine already finished")
+	ErrFinished = errors.New("engine already finished (start a new Engine)")
 	// ErrTooLarge means the engine's limits (2^32-1 distinct pages) were hit.
-	ErrTooLarge = errors.New("too many distinct pages for one engine")
+	ErrTooLarge = errors.New("too many distinct pages for one engine (split the sources across engines)")
 	// ErrCorrupt means an encoding cannot be decoded (bad delta or
 	// compressed bytes, missing reference, wrong size).
 	ErrCorrupt = errors.New("corrupt page encoding")
