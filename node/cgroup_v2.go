@@ -15,9 +15,12 @@ import (
 // v2Needed are the controllers a v2 host must offer for vmux to use it.
 var v2Needed = []string{"cpu", "memory", "io"}
 
+// isV2Mount reports whether root is a cgroup v2 mount.
+func isV2Mount(root string) (bool, error) { return linux.IsCgroup2(root) }
+
 // haveV2 reports whether root is a cgroup v2 mount offering v2Needed.
 func haveV2(root string) (bool, error) {
-	ok, err := linux.IsCgroup2(root)
+	ok, err := isV2Mount(root)
 	if err != nil || !ok {
 		return false, err
 	}
