@@ -56,6 +56,7 @@ $| = 1; print "ready\n"; <STDIN>;
 func startProc(t testing.TB, kind string, i, size int) *proc {
 	t.Helper()
 	var cmd *exec.Cmd
+	var cli string // redis-cli, for redis
 	dir := t.TempDir()
 	switch kind {
 	case "python3":
@@ -64,6 +65,7 @@ func startProc(t testing.TB, kind string, i, size int) *proc {
 		cmd = exec.Command(testutil.MustHaveCommand(t, "perl"), "-e", perlScript, strconv.Itoa(i), strconv.Itoa(size))
 	case "redis":
 		sock := filepath.Join(dir, "redis.sock")
+		cli = testutil.MustHaveCommand(t, "redis-cli")
 		cmd = exec.Command(testutil.MustHaveCommand(t, "redis-server"), "--port", "0", "--unixsocket", sock,
 			"--save", "", "--appendonly", "no", "--enable-debug-command", "yes", "--dir", dir, "--loglevel", "warning")
 	default:
@@ -93,7 +95,7 @@ func startProc(t testing.TB, kind string, i, size int) *proc {
 	ready := make(chan error, 1)
 	go func() {
 		if kind == "redis" {
-			ready <- redisPopulate(dir, size, i)
+			ready <- redisPopulate(cli, dir, size, i)
 			_, _ = io.Copy(io.Discard, stdout)
 			return
 		}
@@ -116,7 +118,7 @@ func startProc(t testing.TB, kind string, i, size int) *proc {
 }
 
 // redisPopulate waits for the socket and fills the server with keys.
-func redisPopulate(dir string, n, seed int) error {
+func redisPopulate(cli, dir string, n, seed int) error {
 	sock := filepath.Join(dir, "redis.sock")
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(sock); err == nil {
@@ -126,7 +128,7 @@ func redisPopulate(dir string, n, seed int) error {
 			return errors.New("redis socket did not appear")
 		}
 	}
-	out, err := exec.Command("redis-cli", "-s", sock, "DEBUG", "POPULATE", strconv.Itoa(n), fmt.Sprintf("k%d", seed), "64").CombinedOutput()
+	out, err := exec.Command(cli, "-s", sock, "DEBUG", "POPULATE", strconv.Itoa(n), fmt.Sprintf("k%d", seed), "64").CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("OK")) {
 		return fmt.Errorf("redis-cli DEBUG POPULATE: %v: %s", err, out)
 	}
