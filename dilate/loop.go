@@ -68,6 +68,7 @@ type tracer struct {
 	vdso    *vdsoInjector
 	debug   bool              // log every rewritten syscall
 	stops   map[uint64]uint64 // seccomp stops by syscall number
+	pcache  *paramCache       // nil: load the clock page at every use
 }
 
 func newTracer(s *Supervisor, root int) *tracer {
@@ -76,6 +77,11 @@ func newTracer(s *Supervisor, root int) *tracer {
 	t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}}
 	if s.cfg.ClockReads == ReadsVDSO {
 		t.vdso = newVDSOInjector(s.cfg.Clock)
+	}
+	if pc, err := newParamCache(s.cfg.Clock); err == nil {
+		t.pcache = pc
+	} else {
+		s.log.Warn("clock page not mapped; loading it at every rewritten call", "err", err)
 	}
 	return t
 }
@@ -280,7 +286,13 @@ func procIDs(tid int) (tgid, ppid int) {
 // params reads the clock's current parameters. The clock page is only
 // unreadable once closed, which ends the run.
 func (t *tracer) params() (vclock.Params, error) {
-	p, err := t.s.cfg.Clock.Load()
+	var p vclock.Params
+	var err error
+	if t.pcache != nil {
+		p, err = t.pcache.get()
+	} else {
+		p, err = t.s.cfg.Clock.Load()
+	}
 	if err != nil {
 		return p, fmt.Errorf("reading the run's clock: %w", err)
 	}

@@ -27,30 +27,38 @@ const watchEvery = 20 * time.Millisecond
 
 // inflight is a rewritten wait in progress.
 type inflight struct {
-	nr       uint64
-	arg      int            // the argument holding the timeout
-	ms       bool           // an int millisecond timeout, else a timespec
-	abs      bool           // deadline on clock id, else relative on MONOTONIC
-	id       vclock.ClockID // clock of an absolute deadline
-	deadline int64          // virtual deadline (ns on id, or on MONOTONIC)
+	nr  uint64
+	arg int            // the argument holding the timeout
+	ms  bool           // an int millisecond timeout, else a timespec
+	abs bool           // deadline on clock id, else relative on MONOTONIC
+	id  vclock.ClockID // clock of an absolute deadline
+	// virt is the absolute deadline (abs) or the relative timeout; a
+	// relative one is anchored at entry, under the parameters then.
+	virt  int64
+	entry time.Time     // when the call was rewritten (monotonic reading)
+	p     vclock.Params // parameters at entry
 	// self: the kernel writes the time left back to the caller's struct
 	// (select, pselect6, ppoll), which the exit stop scales to virtual;
 	// re-issuing the call with its original arguments is then enough.
 	self bool
 }
 
-// recordWait notes the call's virtual deadline from the virtual timeout
-// virt it read (relative ones are anchored at the virtual time now).
+// recordWait notes the call's virtual timeout; the deadline of a relative
+// one is only computed if a re-arm needs it (rearm.go), so that the
+// common path costs no clock syscall.
 func (c *call) recordWait(nr uint64, arg int, ms, abs bool, id vclock.ClockID, virt int64) {
-	w := &inflight{nr: nr, arg: arg, ms: ms, abs: abs, id: id, deadline: virt}
-	if !abs {
-		now, err := linux.ClockGettime(int32(vclock.Monotonic))
-		if err != nil {
-			return
-		}
-		w.deadline = satAdd(c.p.Virt(vclock.Monotonic, now), virt)
+	c.wait = &inflight{nr: nr, arg: arg, ms: ms, abs: abs, id: id, virt: virt, entry: time.Now(), p: c.p}
+}
+
+// deadline is the wait's virtual deadline: absolute on w.id, or on
+// MONOTONIC for a relative wait (its virtual time at entry plus the
+// timeout). nowMono is the real MONOTONIC reading now.
+func (w *inflight) deadline(nowMono int64) int64 {
+	if w.abs {
+		return w.virt
 	}
-	c.wait = w
+	atEntry := nowMono - int64(time.Since(w.entry))
+	return satAdd(w.p.Virt(vclock.Monotonic, atEntry), w.virt)
 }
 
 func satAdd(a, b int64) int64 {
@@ -148,13 +156,13 @@ func (t *tracer) rearm(th *thread) error {
 	}
 	var real int64
 	if w.abs {
-		real = absWall(&p, w.id)(w.deadline)
+		real = absWall(&p, w.id)(w.virt)
 	} else {
 		now, err := linux.ClockGettime(int32(vclock.Monotonic))
 		if err != nil {
 			return &TraceeError{Tid: th.tid, Op: "re-arming a wait", Err: err}
 		}
-		real = relWait(&p)(max(0, w.deadline-p.Virt(vclock.Monotonic, now)))
+		real = relWait(&p)(max(0, w.deadline(now)-p.Virt(vclock.Monotonic, now)))
 	}
 	if w.ms {
 		ms := (real + int64(time.Millisecond) - 1) / int64(time.Millisecond)

@@ -397,7 +397,7 @@ func copyBackTs(t *tracer, th *thread, c *call, i int, off uint64, tv bool) erro
 			return err
 		}
 		if now, err := linux.ClockGettime(int32(vclock.Monotonic)); err == nil {
-			left = max(0, w.deadline-p.Virt(vclock.Monotonic, now))
+			left = max(0, w.deadline(now)-p.Virt(vclock.Monotonic, now))
 		}
 	}
 	if tv {

@@ -146,6 +146,9 @@ func (s *Supervisor) run(started chan<- error) {
 	t := newTracer(s, pid)
 	s.status, s.err = t.loop()
 	close(stopWatch)
+	if t.pcache != nil {
+		t.pcache.close()
+	}
 	s.stops = make(map[string]uint64, len(t.stops))
 	for nr, n := range t.stops {
 		s.stops[syscallName(nr)] += n
