@@ -8,8 +8,9 @@ import (
 	"github.com/vmux/vmux/mem"
 )
 
-// Two tenants' memory: identical and similar pages are shared and patched
-// only within a tenant unless CrossDomain is set.
+// Two VMs of one tenant: an identical page is shared, a similar one patched,
+// a hole costs nothing. (Across tenants, i.e. domains, neither happens unless
+// Config.CrossDomain is set.)
 func Example() {
 	e, err := mem.NewEngine(mem.Config{}) // sketch detector, lz4, per-domain
 	if err != nil {
