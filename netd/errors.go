@@ -3,6 +3,7 @@ package netd
 import (
 	"errors"
 	"fmt"
+	"os"
 )
 
 var (
@@ -24,6 +25,9 @@ type DaemonError struct {
 }
 
 func (e *DaemonError) Error() string {
+	if _, err := os.Stat(e.Log); err != nil {
+		return fmt.Sprintf("bring up %s: %s", e.Name, e.Msg) // torn down with its run dir
+	}
 	return fmt.Sprintf("bring up %s: %s (log: %s)", e.Name, e.Msg, e.Log)
 }
 func (e *DaemonError) Unwrap() error { return ErrDaemon }
