@@ -46,6 +46,13 @@ func Up(spec string, o UpOptions) (*State, error) {
 		return nil, err
 	}
 	name := nw.Name
+	// One bring-up at a time: the check for a running experiment and the
+	// creation of its run dir must not interleave with another up's.
+	unlock, err := lockRunRoot()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	for _, nd := range nw.Nodes {
 		if _, err := Limits(nd, nw.TDF); err != nil {
 			return nil, fmt.Errorf("check %s: %w", spec, err)
@@ -162,4 +169,21 @@ func logTail(name string) string {
 		b = b[len(b)-400:]
 	}
 	return ": " + strings.TrimSpace(string(b))
+}
+
+// lockRunRoot takes an exclusive lock on RunRoot (a flock on the directory
+// itself, so nothing is left behind) and returns its release.
+func lockRunRoot() (func(), error) {
+	if err := os.MkdirAll(RunRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", RunRoot, err)
+	}
+	f, err := os.Open(RunRoot)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", RunRoot, err)
+	}
+	if err := linux.LockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", RunRoot, err)
+	}
+	return func() { f.Close() }, nil
 }

@@ -69,3 +69,9 @@ func SetCloexec(fd int) { unix.CloseOnExec(fd) }
 func SetGroupNice(nice int) error {
 	return syscallErr("setpriority", unix.Setpriority(unix.PRIO_PGRP, 0, nice))
 }
+
+// LockFile takes an exclusive flock on f, waiting for it; closing f (or
+// UnlockFile) releases it. It works on directories too.
+func LockFile(f *os.File) error {
+	return syscallErr("flock", retryEINTR(func() error { return unix.Flock(int(f.Fd()), unix.LOCK_EX) }))
+}
