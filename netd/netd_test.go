@@ -311,3 +311,38 @@ func TestUpDaemonFailure(t *testing.T) {
 		t.Errorf("run dir %s left behind", Dir(name))
 	}
 }
+
+// TestConcurrentUp: two ups of one spec at once: one brings it up, the
+// other is refused, and one down removes everything.
+func TestConcurrentUp(t *testing.T) {
+	testutil.MustRoot(t)
+	name := "cup" + strconv.Itoa(os.Getpid()%100000)
+	p := filepath.Join(t.TempDir(), "spec.yaml")
+	if err := os.WriteFile(p, []byte("name: "+name+"\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b]}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := UpOptions{Exe: fastDaemon(t), Args: []string{}}
+	var wg sync.WaitGroup
+	sts := make([]*State, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); sts[i], errs[i] = Up(p, o) }()
+	}
+	wg.Wait()
+	var st *State
+	for i := range 2 {
+		if errs[i] == nil {
+			st = sts[i]
+		} else if !errors.Is(errs[i], ErrAlreadyUp) {
+			t.Errorf("up %d: %v, want success or ErrAlreadyUp", i, errs[i])
+		}
+	}
+	if st == nil || (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("want exactly one up to succeed: %v, %v", errs[0], errs[1])
+	}
+	if err := Down(name, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, st)
+}
