@@ -43,6 +43,11 @@
 // patches its encodings use (about the stored payload) plus the page tables,
 // and the scan's arena and indexes are released.
 //
+// A source added with AddSourceReader (a file, a snapshot: anything that can
+// be read again) costs no page copy at all: its distinct pages are only
+// hashed and indexed, and re-read through its PageReader, checked against
+// their hash, whenever their bytes are needed.
+//
 // # Concurrency
 //
 // An Engine is used by one goroutine. A Result is immutable and safe for

@@ -1,6 +1,7 @@
 package mem
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,6 +49,7 @@ type source struct {
 	name    string
 	dom     Domain
 	domIdx  int32
+	reader  PageReader // nil: pages are copied
 	pages   int64
 	segs    []segment
 	entries []uint32
@@ -64,6 +66,7 @@ type segment struct {
 type content struct {
 	first PageRef
 	head  uint32
+	hash  uint64 // to check a page re-read through a PageReader
 }
 
 // dunit is a content within one domain: its first page in that domain.
@@ -88,11 +91,50 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new engine: %w", err)
 	}
-	return &Engine{cfg: cfg, codec: c, idx: pageindex.New(), domains: map[Domain]int32{}}, nil
+	e := &Engine{cfg: cfg, codec: c, idx: pageindex.New(), domains: map[Domain]int32{}}
+	e.idx.Load = e.loadExternal
+	return e, nil
 }
 
 // Config returns the configuration in effect, defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
+
+// PageReader reads pages of a source again, for sources that can be re-read
+// (files, snapshots). It must be safe for concurrent use (Finish reads on
+// several goroutines); an *os.File's ReadAt is.
+type PageReader interface {
+	// ReadPage reads page n (counted from 0, as added) into dst, which
+	// is PageSize bytes.
+	ReadPage(n int64, dst []byte) error
+}
+
+// AddSourceReader declares a source whose pages the engine does not copy:
+// pages are still given through AddPage (or AddZeroPages) in order, but a
+// distinct page is only hashed and indexed, and re-read through r whenever
+// the engine needs its bytes (confirming a duplicate, patching,
+// compressing). The scan then holds ~40 bytes per distinct page instead of
+// 4 KiB. r must return the very bytes that were added: a page that reads
+// back different (the source changed) fails the operation with
+// ErrSourceChanged.
+func (e *Engine) AddSourceReader(name string, dom Domain, r PageReader) int {
+	i := e.AddSource(name, dom)
+	e.sources[i].reader = r
+	return i
+}
+
+// loadExternal re-reads content id (first seen in a PageReader source).
+func (e *Engine) loadExternal(id pageindex.ID, buf []byte) ([]byte, error) {
+	c := &e.contents[id]
+	s := &e.sources[c.first.Source]
+	buf = buf[:PageSize]
+	if err := s.reader.ReadPage(c.first.Page, buf); err != nil {
+		return nil, &PageError{Source: c.first.Source, Page: c.first.Page, Err: fmt.Errorf("re-read page of %q: %w", s.name, err)}
+	}
+	if pageindex.Hash(buf) != c.hash {
+		return nil, &PageError{Source: c.first.Source, Page: c.first.Page, Err: fmt.Errorf("re-read page of %q: %w", s.name, ErrSourceChanged)}
+	}
+	return buf, nil
+}
 
 // AddSource declares a source in trust domain dom and returns its index.
 func (e *Engine) AddSource(name string, dom Domain) int {
@@ -146,14 +188,24 @@ func (e *Engine) addPage(s *source, src int, data []byte) error {
 		s.appendZero(1)
 		return nil
 	}
-	c, added, err := e.idx.InsertHash(data, h)
-	if err != nil {
+	var c pageindex.ID
+	var added bool
+	var err error
+	if s.reader != nil {
+		c, added, err = e.idx.InsertHashExternal(data, h)
+	} else {
+		c, added, err = e.idx.InsertHash(data, h)
+	}
+	if errors.Is(err, pageindex.ErrFull) {
 		return &PageError{Source: src, Page: s.pages, Err: fmt.Errorf("%w: %v", ErrTooLarge, err)}
+	}
+	if err != nil {
+		return &PageError{Source: src, Page: s.pages, Err: err}
 	}
 	here := PageRef{Source: src, Page: s.pages}
 	var u uint32
 	if added {
-		e.contents = append(e.contents, content{first: here, head: noUnit})
+		e.contents = append(e.contents, content{first: here, head: noUnit, hash: h})
 	}
 	u = e.contents[c].head
 	for u != noUnit && e.dunits[u].dom != s.domIdx {

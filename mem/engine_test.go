@@ -88,12 +88,25 @@ func newCorpus(seed uint64, nsrc, npages int) *corpus {
 
 func (c *corpus) run(t testing.TB, cfg Config) *Result {
 	t.Helper()
+	return c.runReaders(t, cfg, nil)
+}
+
+// runReaders is run with each source added through AddSourceReader with
+// readers[s], if readers is not nil.
+func (c *corpus) runReaders(t testing.TB, cfg Config, readers []PageReader) *Result {
+	t.Helper()
 	e, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for s := range c.names {
-		if got := e.AddSource(c.names[s], c.domains[s]); got != s {
+		var got int
+		if readers != nil {
+			got = e.AddSourceReader(c.names[s], c.domains[s], readers[s])
+		} else {
+			got = e.AddSource(c.names[s], c.domains[s])
+		}
+		if got != s {
 			t.Fatalf("AddSource = %d, want %d", got, s)
 		}
 	}
@@ -121,6 +134,10 @@ func (c *corpus) run(t testing.TB, cfg Config) *Result {
 		if !any {
 			break
 		}
+	}
+	// no page copies: slots (<= 4 per content, 16 bytes) and a location each
+	if readers != nil && e.idx.MemoryBytes() > int64(e.idx.Len())*(4*16+4)+32<<10 {
+		t.Fatalf("reader sources: index holds %d bytes for %d pages", e.idx.MemoryBytes(), e.idx.Len())
 	}
 	res, err := e.Finish()
 	if err != nil {

@@ -23,6 +23,9 @@ var (
 	ErrFinished = errors.New("engine already finished (start a new Engine)")
 	// ErrTooLarge means the engine's limits (2^32-1 distinct pages) were hit.
 	ErrTooLarge = errors.New("too many distinct pages for one engine (split the sources across engines)")
+	// ErrSourceChanged means a page re-read through a PageReader differs
+	// from the page that was added.
+	ErrSourceChanged = errors.New("source changed while being analyzed (analyze a stable copy, or add the source without a reader)")
 	// ErrCorrupt means an encoding cannot be decoded (bad delta or
 	// compressed bytes, missing reference, wrong size).
 	ErrCorrupt = errors.New("corrupt page encoding")

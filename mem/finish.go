@@ -77,7 +77,9 @@ func (e *Engine) Finish() (*Result, error) {
 	st.IdenticalOnlyStoredBytes = st.KSM.StoredBytes
 	st.SavingsRatio = ratio(st.Total.SavedBytes, st.KSM.SavedBytes)
 	st.AlternateSavingsRatio = ratio(st.Alternate.SavedBytes, st.KSM.SavedBytes)
-	e.compact(primary, p)
+	if err := e.compact(primary, p); err != nil {
+		return nil, err
+	}
 	st.Phases = PhaseTimes{
 		Scan:      e.scan,
 		Patch:     tPatch,
@@ -197,8 +199,9 @@ func (k *KindCounts) add(o *KindCounts) {
 // the raw contents and the compressed bytes of its units, copied into fresh
 // arenas, and lets the scan's arena, index and unused compressions go. The
 // Result then holds about the stored payload, not every distinct page.
-func (e *Engine) compact(us *unitSet, p *plan) {
+func (e *Engine) compact(us *unitSet, p *plan) error {
 	raw := make([][]byte, len(e.contents))
+	pbuf := make([]byte, PageSize)
 	comp := make([][]byte, len(e.contents))
 	var ra, ca arena
 	for i := 0; i < us.n; i++ {
@@ -206,7 +209,11 @@ func (e *Engine) compact(us *unitSet, p *plan) {
 		switch p.kind[i] {
 		case KindRaw:
 			if raw[c] == nil {
-				raw[c] = ra.add(e.idx.Content(c))
+				page, err := e.idx.Read(c, pbuf)
+				if err != nil {
+					return err
+				}
+				raw[c] = ra.add(page)
 			}
 		case KindCompressed:
 			if comp[c] == nil {
@@ -217,4 +224,5 @@ func (e *Engine) compact(us *unitSet, p *plan) {
 	e.raw, e.comp = raw, comp
 	e.rawArena, e.compArenas = ra, []arena{ca}
 	e.idx, e.csize = nil, nil
+	return nil
 }

@@ -66,13 +66,19 @@ func (e *Engine) compressAll() error {
 		go func(a *arena) {
 			defer wg.Done()
 			var buf []byte
+			pbuf := make([]byte, PageSize) // external pages
 			for {
 				lo := int(next.Add(batch)) - batch
 				if lo >= n {
 					return
 				}
 				for c := lo; c < min(lo+batch, n); c++ {
-					out, err := e.codec.Compress(buf, e.idx.Content(uint32(c)))
+					page, err := e.idx.Read(uint32(c), pbuf)
+					if err != nil {
+						errOnce.Do(func() { first = err })
+						return
+					}
+					out, err := e.codec.Compress(buf, page)
 					switch {
 					case errors.Is(err, codec.ErrIncompressible):
 						e.csize[c] = PageSize
@@ -123,6 +129,8 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 		cands = make([]uint32, 0, 16)
 		buf   = make([]byte, 0, PageSize+64)
 		best  = make([]byte, 0, PageSize+64)
+		pbuf  = make([]byte, PageSize) // external page being planned
+		rbuf  = make([]byte, PageSize) // external candidate reference
 	)
 	var t0 time.Duration
 	for i := 0; i < n; i++ {
@@ -130,7 +138,10 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 			t0 = e.patchClock()
 		}
 		c := us.contentOf(i)
-		page := e.idx.Content(c)
+		page, err := e.idx.Read(c, pbuf)
+		if err != nil {
+			return nil, err
+		}
 		g := us.groupOf(i)
 		det := dets[g]
 		if det == nil {
@@ -157,9 +168,13 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 		found := false
 		for _, u := range cands {
 			p.det.Candidates++
-			out, err := enc.Encode(buf, e.idx.Content(us.contentOf(int(u))), page, limit)
+			ref, err := e.idx.Read(us.contentOf(int(u)), rbuf)
 			if err != nil {
-				continue
+				return nil, err
+			}
+			out, err := enc.Encode(buf, ref, page, limit)
+			if err != nil {
+				continue // ErrTooLarge: no patch within the limit
 			}
 			found = true
 			p.ref[i] = u

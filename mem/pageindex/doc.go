@@ -11,6 +11,11 @@
 // already stored moves; the index costs 16 bytes per slot at a load factor
 // of at most 1/2, about 32 bytes per distinct page (0.8% of a page).
 //
-// An Index is used by one goroutine at a time; Content may be read
-// concurrently once inserts have stopped.
+// A content can also be external (InsertHashExternal): only its hash and
+// id are kept, and the caller's Load function reads it back when it is
+// needed, so sources that can be re-read (files) cost no copy.
+//
+// An Index is used by one goroutine at a time; Content and Read may be
+// called concurrently once inserts have stopped (Read only if Load is safe
+// for concurrent use).
 package pageindex

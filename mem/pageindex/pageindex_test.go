@@ -2,6 +2,7 @@ package pageindex
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"testing"
 )
@@ -115,4 +116,45 @@ func BenchmarkIndexDuplicates(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// External contents are indexed without a copy and confirmed through Load.
+func TestExternal(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	var pages [][]byte
+	x := New()
+	loads := 0
+	x.Load = func(id ID, buf []byte) ([]byte, error) {
+		loads++
+		return pages[id], nil
+	}
+	for range 600 {
+		p := page(r)
+		pages = append(pages, p)
+		if _, added, err := x.InsertHashExternal(p, Hash(p)); err != nil || !added {
+			t.Fatal(added, err)
+		}
+	}
+	if len(x.slabs) != 0 {
+		t.Fatalf("%d slabs for external contents", len(x.slabs))
+	}
+	stored := page(r)
+	sid, _, _ := x.Insert(stored)
+	for i, p := range pages {
+		id, added, err := x.InsertHash(bytes.Clone(p), Hash(p))
+		if err != nil || added || int(id) != i {
+			t.Fatalf("duplicate of external %d: id %d added %v err %v", i, id, added, err)
+		}
+	}
+	if loads != len(pages) {
+		t.Fatalf("%d loads, want one per confirmation (%d)", loads, len(pages))
+	}
+	if got, _ := x.Read(sid, nil); !bytes.Equal(got, stored) || x.Content(0) != nil {
+		t.Fatal("Read/Content of stored and external ids")
+	}
+	// a failing Load is an error, not a silent new content
+	x.Load = func(ID, []byte) ([]byte, error) { return nil, errors.New("gone") }
+	if _, _, err := x.InsertHash(pages[3], Hash(pages[3])); err == nil {
+		t.Fatal("failing Load ignored")
+	}
 }
