@@ -132,6 +132,48 @@ func threadCPU(b *testing.B) time.Duration {
 	return d
 }
 
+// sliceReader re-reads pages kept by the benchmark.
+type sliceReader [][]byte
+
+func (r sliceReader) ReadPage(n int64, dst []byte) error {
+	copy(dst, r[n])
+	return nil
+}
+
+// BenchmarkScanHeld: memory the engine holds after scanning the real memory
+// (before Finish), sources copied (AddSource) or re-readable
+// (AddSourceReader), and the scan rate of each.
+func BenchmarkScanHeld(b *testing.B) {
+	c := benchCapture(b)
+	var all [][]byte
+	for _, ps := range c.pages {
+		all = append(all, ps...)
+	}
+	for _, mode := range []string{"copied", "reader"} {
+		b.Run(mode, func(b *testing.B) {
+			var held int64
+			for b.Loop() {
+				e, _ := NewEngine(Config{})
+				var s int
+				if mode == "reader" {
+					s = e.AddSourceReader("all", "", sliceReader(all))
+				} else {
+					s = e.AddSource("all", "")
+				}
+				for _, p := range all {
+					if err := e.AddPage(s, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				held = e.idx.MemoryBytes()
+			}
+			b.SetBytes(int64(len(all)) * PageSize)
+			b.ReportMetric(float64(held)/(1<<20), "index-MiB")
+			b.ReportMetric(float64(len(all))*PageSize/(1<<20), "scanned-MiB")
+		})
+	}
+}
+
 // BenchmarkRebuild: rebuild one page by kind, p50/p99 per page (wall time,
 // including a ~40 ns clock read), each beside a baseline that copies the
 // original bytes of the same pages in the same order.
