@@ -65,6 +65,9 @@ func TestUpStateAndNames(t *testing.T) {
 			t.Errorf("status: node %s not alive", n.Name)
 		}
 	}
+	if len(s.Config) != 6 || !strings.HasPrefix(s.Config[0].Real, "50Mbit, 2ms latency") {
+		t.Errorf("status link config: %+v, want 6 directed 50Mbit 2ms links", s.Config)
+	}
 	if got, err := Resolve(st.Name); err != nil || got != st.Name {
 		t.Errorf("Resolve(%q) = %q, %v", st.Name, got, err)
 	}

@@ -2,11 +2,13 @@ package netd
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/vmux/vmux/netem"
 	"github.com/vmux/vmux/node"
+	"github.com/vmux/vmux/topology"
 )
 
 // Status is an experiment as `vmux net status` shows it.
@@ -20,8 +22,23 @@ type Status struct {
 	Created     time.Time    `json:"created"`
 	Log         string       `json:"log"`
 	Nodes       []NodeStatus `json:"nodes"`
+	// Config lists every directed link with its parameters as written
+	// (virtual) and as applied (real, scaled by the TDF).
+	Config []LinkConfig `json:"link_config,omitempty"`
 	// Links are the emulator's counters, refreshed every few seconds.
 	Links *netem.Stats `json:"links,omitempty"`
+}
+
+// LinkConfig is one directed link's parameters, in the spec's units.
+type LinkConfig struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Virtual string `json:"virtual"`
+	Real    string `json:"real"`
+}
+
+func describe(p topology.LinkParams) string {
+	return fmt.Sprintf("%v, %v latency, %v jitter, %v loss, %v queue", p.Bandwidth, p.Latency, p.Jitter, p.Loss, p.Queue)
 }
 
 // NodeStatus is a node with its liveness.
@@ -40,6 +57,11 @@ func GetStatus(name string) (*Status, error) {
 		DaemonAlive: st.DaemonAlive(), Created: st.Created, Log: st.LogFile}
 	for _, n := range st.Nodes {
 		s.Nodes = append(s.Nodes, NodeStatus{NodeState: n, Alive: node.Running(n.Pid, n.StartTime)})
+	}
+	if nw, err := topology.Load(specPath(name)); err == nil {
+		for _, l := range nw.Links {
+			s.Config = append(s.Config, LinkConfig{From: l.From, To: l.To, Virtual: describe(l.Virtual), Real: describe(l.Real)})
+		}
 	}
 	if b, err := os.ReadFile(statsPath(name)); err == nil {
 		var ls netem.Stats

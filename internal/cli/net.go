@@ -126,6 +126,14 @@ func printStatus(w io.Writer, s *netd.Status) {
 		fmt.Fprintf(tw, "  %s\t%s\t%d\t%v\t%s\t%s\n", n.Name, n.Address, n.Pid, n.Alive, fmtCPU(n.CPU), fmtMem(n.Memory))
 	}
 	tw.Flush()
+	if len(s.Config) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  LINK\tAS WRITTEN (VIRTUAL)\tAS APPLIED (REAL, TDF-SCALED)")
+		for _, l := range s.Config {
+			fmt.Fprintf(tw, "  %s->%s\t%s\t%s\n", l.From, l.To, l.Virtual, l.Real)
+		}
+		tw.Flush()
+	}
 	if s.Links != nil {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  LINK\tPACKETS\tBYTES\tSENT\tQUEUE DROPS\tLOSS DROPS\tMEAN QUEUE DELAY")
