@@ -24,7 +24,9 @@
 //     clock page: clock reads follow at once. Waits record their virtual
 //     deadline; a watcher polling the page interrupts blocked ones and the
 //     supervisor re-issues them with the time left under the new
-//     parameters (while paused, a wait cannot end).
+//     parameters (while paused, a wait cannot end). Armed timers are
+//     re-armed by running gettime/settime inside a kicked thread of their
+//     process.
 //   - Exec hook. At each exec stop the supervisor runs mmap/mprotect/
 //     openat/close inside the tracee at a syscall instruction borrowed from
 //     its real vDSO, maps the replacement vDSO (dilate/vdso), a page of the
@@ -62,11 +64,11 @@
 // io_uring timeouts (IORING_OP_TIMEOUT, LINK_TIMEOUT, io_uring_enter's
 // EXT_ARG timeout) are not rewritten; rusage returned by wait4/waitid and
 // /proc files (uptime, stat) are real; /proc/self/auxv still names the real
-// vDSO; after a rate change or a pause, waits already blocked are
-// re-armed (rearm.go: the clock watcher kicks them with a suppressed
-// SIGSTOP within 20 ms) except select/pselect6/ppoll/recvmmsg and timers,
-// which keep the real deadline computed at entry (after a k increase or
-// a pause such a call can end early in virtual time); 32-bit and x32
+// vDSO; after a rate change or a pause, waits already blocked and armed
+// timers (timerfd, POSIX timers, ITIMER_REAL/alarm) are re-armed within
+// the watcher's 20 ms poll (rearm.go, timers.go), except recvmmsg and
+// the CPU-time timers (ITIMER_VIRTUAL/PROF, CPU-clock timers), which keep
+// the real deadline computed at entry; 32-bit and x32
 // programs are refused; programs that call ptrace are stopped with
 // ErrUsesPtrace; a task cloned with CLONE_UNTRACED escapes the tracer and
 // its time syscalls fail with ENOSYS (SECCOMP_RET_TRACE without a tracer);

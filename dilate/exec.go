@@ -123,6 +123,7 @@ func (t *tracer) injectAtExec(th *thread) error {
 		}
 	}
 	th.as = newAspace(scratch)
+	th.as.insn = in.insn
 	return in.finish()
 }
 

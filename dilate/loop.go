@@ -69,11 +69,14 @@ type tracer struct {
 	debug   bool              // log every rewritten syscall
 	stops   map[uint64]uint64 // seccomp stops by syscall number
 	pcache  *paramCache       // nil: load the clock page at every use
+	// timers are the armed timers by process (timers.go).
+	timers map[int]map[timerKey]*armedTimer
 }
 
 func newTracer(s *Supervisor, root int) *tracer {
 	t := &tracer{s: s, root: root, threads: map[int]*thread{}, stops: map[uint64]uint64{},
-		debug: s.log.Enabled(context.Background(), slog.LevelDebug)}
+		timers: map[int]map[timerKey]*armedTimer{},
+		debug:  s.log.Enabled(context.Background(), slog.LevelDebug)}
 	t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}}
 	if s.cfg.ClockReads == ReadsVDSO {
 		t.vdso = newVDSOInjector(s.cfg.Clock)
@@ -161,6 +164,8 @@ func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
 		}
 		if th != nil && th.tid == th.tgid {
 			t.s.trackTgid(th.tgid, false)
+			delete(t.timers, th.tgid)
+			t.s.setTimerProc(th.tgid, 0)
 		}
 		if tid == t.root {
 			t.rootEnd = true

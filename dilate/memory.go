@@ -26,6 +26,7 @@ const (
 // aspace is one address space (a process, or several sharing CLONE_VM).
 type aspace struct {
 	scratch uint64 // base of the scratch region; 0 until exec injection
+	insn    uint64 // a syscall instruction (in the real vDSO), for injection
 	next    int    // slots below next have been handed out at least once
 	free    []int  // handed-out slots given back
 }
@@ -33,7 +34,11 @@ type aspace struct {
 func newAspace(scratch uint64) *aspace { return &aspace{scratch: scratch} }
 
 // fork makes the allocator of a child that got a private copy of memory.
-func (a *aspace) fork() *aspace { return newAspace(a.scratch) }
+func (a *aspace) fork() *aspace {
+	f := newAspace(a.scratch)
+	f.insn = a.insn
+	return f
+}
 
 func (a *aspace) alloc() (uint64, bool) {
 	var i int

@@ -107,10 +107,25 @@ func (s *Supervisor) watchClock(stop <-chan struct{}) {
 		}
 		last = p
 		s.mu.Lock()
+		kicked := map[int]bool{}
 		for tid, tgid := range s.waiting {
 			if linux.PtraceTgkill(tgid, tid, int(syscall.SIGSTOP)) == nil {
 				s.kicks[tid]++
+				kicked[tgid] = true
 			}
+		}
+		// Processes with armed timers need one stopped thread each.
+		for tgid, tid := range s.timerProcs {
+			if kicked[tgid] {
+				continue
+			}
+			if linux.PtraceTgkill(tgid, tid, int(syscall.SIGSTOP)) != nil {
+				tid = tgid
+				if linux.PtraceTgkill(tgid, tid, int(syscall.SIGSTOP)) != nil {
+					continue
+				}
+			}
+			s.kicks[tid]++
 		}
 		s.mu.Unlock()
 	}
@@ -126,6 +141,10 @@ func (t *tracer) rearm(th *thread) error {
 	e := retErrno(&regs)
 	interrupted := e == errnoEINTR || e == errRestartSys || e == errRestartNoInt ||
 		e == errRestartNoHand || e == errRestartBlock
+	p, err := t.params()
+	if err != nil {
+		return err
+	}
 	if w == nil || !interrupted || (regs.Orig_rax != w.nr && regs.Orig_rax != sysRestartSyscall) {
 		// Not (or no longer) in its wait: nothing to re-arm. The kick may
 		// still have interrupted another blocking call; one that would
@@ -135,24 +154,14 @@ func (t *tracer) rearm(th *thread) error {
 		t.s.setWaiting(th, false)
 		if e == errnoEINTR && int64(regs.Orig_rax) >= 0 {
 			regs.Rax = ^uint64(errRestartNoInt - 1)
-			if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
-				return ignoreGone(err)
-			}
 		}
-		return t.cont(th, 0)
+		return t.finishKick(th, regs, p)
 	}
 	if w.self {
 		if e == errnoEINTR {
 			regs.Rax = ^uint64(errRestartNoInt - 1)
-			if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
-				return ignoreGone(err)
-			}
 		}
-		return t.cont(th, 0)
-	}
-	p, err := t.params()
-	if err != nil {
-		return err
+		return t.finishKick(th, regs, p)
 	}
 	var real int64
 	if w.abs {
@@ -188,8 +197,14 @@ func (t *tracer) rearm(th *thread) error {
 	regs.Orig_rax = w.nr
 	regs.Rax = ^uint64(errRestartNoInt - 1) // -ERESTARTNOINTR: the kernel re-executes it
 	th.restart = nil
-	if err := linux.PtraceSetRegs(th.tid, &regs); err != nil {
-		return ignoreGone(err)
+	return t.finishKick(th, regs, p)
+}
+
+// finishKick resumes a kicked thread with regs, re-arming its process's
+// timers first if they were armed under older parameters.
+func (t *tracer) finishKick(th *thread, regs linux.Regs, p vclock.Params) error {
+	if t.timersStale(th) {
+		return t.rearmTimers(th, regs, p)
 	}
-	return t.cont(th, 0)
+	return t.resume(th, regs)
 }

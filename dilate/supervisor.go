@@ -75,6 +75,8 @@ type Supervisor struct {
 	// the SIGSTOPs the clock watcher sent them (rearm.go).
 	waiting map[int]int
 	kicks   map[int]int
+	// timerProcs (tgid -> a tid) are processes with armed timers.
+	timerProcs map[int]int
 }
 
 // Resolve checks a command before anything starts: it must be an existing
@@ -116,7 +118,7 @@ func Start(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("building seccomp filter: %w", err)
 	}
 	s := &Supervisor{cfg: cfg, log: cfg.Logger, path: path, done: make(chan struct{}), tgids: map[int]bool{},
-		waiting: map[int]int{}, kicks: map[int]int{}}
+		waiting: map[int]int{}, kicks: map[int]int{}, timerProcs: map[int]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -27,9 +27,16 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 	py = strings.TrimSpace(string(out))
 	// Each program prints "ready", waits 100 ms virtual once, and prints
 	// how late (ns, virtual) it woke; negative is early.
-	const prelude = "import ctypes, select, threading, time\n" +
+	const prelude = "import ctypes, os, select, signal, threading, time\n" +
 		"class TS(ctypes.Structure): _fields_ = [('s', ctypes.c_long), ('ns', ctypes.c_long)]\n" +
+		"class ITS(ctypes.Structure): _fields_ = [('i', TS), ('v', TS)]\n" +
 		"libc = ctypes.CDLL(None)\n" +
+		"signal.signal(signal.SIGALRM, lambda *a: None)\n" +
+		"def tfd(interval, value, n):\n" +
+		"    fd = libc.timerfd_create(1, 0)\n" +
+		"    libc.timerfd_settime(fd, 0, ctypes.byref(ITS(TS(0, interval), TS(0, value))), None)\n" +
+		"    got = 0\n" +
+		"    while got < n: got += int.from_bytes(os.read(fd, 8), 'little')\n" +
 		"print('ready', flush=True); t = time.monotonic_ns()\n"
 	const report = "\nprint('late', time.monotonic_ns() - t - 100000000, flush=True)"
 	waits := map[string]string{
@@ -38,6 +45,9 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 		"futex-abs":           "threading.Event().wait(0.1)",
 		"select":              "select.select([], [], [], 0.1)",
 		"poll":                "select.poll().poll(100)",
+		"timerfd-oneshot":     "tfd(0, 100000000, 1)",
+		"timerfd-periodic":    "tfd(25000000, 25000000, 4)",
+		"setitimer":           "signal.setitimer(signal.ITIMER_REAL, 0.1); signal.pause()",
 	}
 	ten, _ := vclock.ParseTDF("10")
 	for name, wait := range waits {
