@@ -241,14 +241,18 @@ func (s *Supervisor) Stops() map[string]uint64 {
 	return s.stops
 }
 
-// Signal forwards sig to the root process.
+// Signal forwards sig to the root process, or, once it has exited, to
+// every process of the run still alive (Wait lasts until they exit).
 func (s *Supervisor) Signal(sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.tgids[s.root] {
-		return nil
+	if s.tgids[s.root] {
+		return linux.Kill(s.root, sig)
 	}
-	return linux.Kill(s.root, sig)
+	for tgid := range s.tgids {
+		_ = linux.Kill(tgid, sig)
+	}
+	return nil
 }
 
 // Close kills every process of the run and waits for the trace loop to

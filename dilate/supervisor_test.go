@@ -367,3 +367,26 @@ print("ok")`
 		t.Fatalf("got %v, %v, output %q", st, err, out)
 	}
 }
+
+// TestSignalAfterRootExit: the run lasts while descendants live; a
+// forwarded signal then reaches them.
+func TestSignalAfterRootExit(t *testing.T) {
+	clock := newClock(t, "1", "")
+	sup, err := Start(Config{Args: []string{"/bin/sh", "-c", "sleep 100 & exit 3"}, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-sup.done:
+		t.Fatal("the run ended while a descendant was alive")
+	default:
+	}
+	if err := sup.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sup.Wait()
+	if err != nil || st != (Status{Code: 3}) {
+		t.Fatalf("got %v, %v; want the root's exit status 3", st, err)
+	}
+}
