@@ -65,10 +65,10 @@
 // EXT_ARG timeout) are not rewritten; rusage returned by wait4/waitid and
 // /proc files (uptime, stat) are real; /proc/self/auxv still names the real
 // vDSO; after a rate change or a pause, waits already blocked and armed
-// timers (timerfd, POSIX timers, ITIMER_REAL/alarm) are re-armed within
-// the watcher's 20 ms poll (rearm.go, timers.go), except recvmmsg and
-// the CPU-time timers (ITIMER_VIRTUAL/PROF, CPU-clock timers), which keep
-// the real deadline computed at entry; 32-bit and x32
+// timers (timerfd, POSIX timers, itimers, alarm) are re-armed within the
+// watcher's 20 ms poll (rearm.go, timers.go), except recvmmsg, which
+// keeps the real deadline computed at entry (CPU-time timer re-arming is
+// not covered by a test); 32-bit and x32
 // programs are refused; programs that call ptrace are stopped with
 // ErrUsesPtrace; a task cloned with CLONE_UNTRACED escapes the tracer and
 // its time syscalls fail with ENOSYS (SECCOMP_RET_TRACE without a tracer);

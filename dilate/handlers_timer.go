@@ -107,13 +107,11 @@ func timerSettimeEntry(fd bool) entryFunc {
 			return false, err
 		}
 		regs.Rdx = slot
-		if id.Kind() == vclock.KindWall {
-			kind := timerPosix
-			if fd {
-				kind = timerFd
-			}
-			t.recordTimer(th, kind, c.saved.Rdi, id, in, val, c.saved.Rsi&timerAbstime != 0, c.p)
+		kind := timerPosix
+		if fd {
+			kind = timerFd
 		}
+		t.recordTimer(th, kind, c.saved.Rdi, id, in, val, c.saved.Rsi&timerAbstime != 0, c.p)
 		if c.noExit {
 			return true, nil
 		}
@@ -185,9 +183,7 @@ func setitimerEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, err
 			return false, err
 		}
 		regs.Rsi = slot
-		if int32(regs.Rdi) == itimerReal {
-			t.recordTimer(th, timerItimer, 0, vclock.Monotonic, in, val, false, c.p)
-		}
+		t.recordTimer(th, timerItimer, uint64(int32(regs.Rdi)), vclock.Monotonic, in, val, false, c.p)
 	}
 	if c.noExit {
 		return regs.Rsi != c.saved.Rsi, nil
@@ -230,7 +226,7 @@ func alarmEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) 
 	if err := m.write(slot, 0, 0, vs, vus, 0, 0, 0, 0); err != nil {
 		return false, err
 	}
-	t.recordTimer(th, timerItimer, 0, vclock.Monotonic, 0, secs*nsPerSec, false, c.p)
+	t.recordTimer(th, timerItimer, itimerReal, vclock.Monotonic, 0, secs*nsPerSec, false, c.p)
 	regs.Orig_rax = sysSetitimer
 	regs.Rdi, regs.Rsi, regs.Rdx = itimerReal, slot, slot+32
 	c.restoreNr = true

@@ -1,6 +1,8 @@
 package dilate
 
 import (
+	"time"
+
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/vclock"
 )
@@ -20,7 +22,7 @@ type timerKind int
 const (
 	timerFd timerKind = iota
 	timerPosix
-	timerItimer // ITIMER_REAL
+	timerItimer // setitimer/alarm; the key's id is which
 )
 
 type timerKey struct {
@@ -30,7 +32,8 @@ type timerKey struct {
 
 // armedTimer is what the supervisor knows of one armed timer.
 type armedTimer struct {
-	id       vclock.ClockID // the timer's clock (MONOTONIC for the itimer)
+	cpu      bool           // counts CPU time: converted by s = share x k, no pause
+	id       vclock.ClockID // the timer's clock (MONOTONIC for ITIMER_REAL)
 	interval int64          // virtual interval (0: one-shot)
 	p        vclock.Params  // parameters it was last armed under
 	vexp     int64          // virtual expiry on id, kept while armed paused
@@ -52,7 +55,9 @@ func (t *tracer) recordTimer(th *thread, kind timerKind, id uint64, clk vclock.C
 		t.timers[th.tgid] = m
 	}
 	a := &armedTimer{id: clk, interval: interval, p: p, gen: t.gen(), vexp: value}
-	if p.Paused && !abs {
+	if clk.Kind() == vclock.KindCPU || (kind == timerItimer && id != itimerReal) {
+		a.cpu = true
+	} else if p.Paused && !abs {
 		if now, err := linux.ClockGettime(int32(clk)); err == nil {
 			a.vexp = satAdd(p.Virt(clk, now), value)
 		}
@@ -131,17 +136,23 @@ func (t *tracer) rearmTimers(th *thread, final linux.Regs, p vclock.Params) erro
 			delete(t.timers[th.tgid], key)
 			continue
 		}
-		now, err := linux.ClockGettime(int32(a.id))
-		if err != nil {
-			continue
-		}
-		valReal := int64(pausedWait)
-		if r, ok := p.RealDeadline(a.id, vexp); ok {
-			valReal = r - now
-		}
-		intReal := int64(0)
-		if a.interval > 0 {
-			intReal = relWall(&p)(a.interval)
+		var valReal, intReal int64
+		if a.cpu {
+			// vexp is the virtual CPU time left.
+			valReal = int64(p.CPUVirtToReal(time.Duration(vexp)))
+			intReal = int64(p.CPUVirtToReal(time.Duration(a.interval)))
+		} else {
+			now, err := linux.ClockGettime(int32(a.id))
+			if err != nil {
+				continue
+			}
+			valReal = pausedWait
+			if r, ok := p.RealDeadline(a.id, vexp); ok {
+				valReal = r - now
+			}
+			if a.interval > 0 {
+				intReal = relWall(&p)(a.interval)
+			}
 		}
 		if err := t.timerSet(in, m, th.slot, key, intReal, valReal); err != nil {
 			if err == errGone {
@@ -160,8 +171,9 @@ func (t *tracer) rearmTimers(th *thread, final linux.Regs, p vclock.Params) erro
 
 // timerExpiry reads a timer's real time left and returns the virtual time
 // of its next expiry: the real expiry instant mapped under the parameters
-// it was armed with (the kernel computed that instant under them). ok is
-// false for a timer that is gone or no longer armed.
+// it was armed with (the kernel computed that instant under them); for a
+// CPU-time timer, the virtual CPU time left. ok is false for a timer that
+// is gone or no longer armed.
 func (t *tracer) timerExpiry(in *injector, m mem, slot uint64, key timerKey, a *armedTimer) (int64, bool) {
 	var err error
 	switch key.kind {
@@ -170,7 +182,7 @@ func (t *tracer) timerExpiry(in *injector, m mem, slot uint64, key timerKey, a *
 	case timerPosix:
 		_, err = in.call(sysTimerGettime, key.id, slot)
 	case timerItimer:
-		_, err = in.call(sysGetitimer, itimerReal, slot)
+		_, err = in.call(sysGetitimer, key.id, slot)
 	}
 	if err != nil {
 		return 0, false
@@ -188,6 +200,9 @@ func (t *tracer) timerExpiry(in *injector, m mem, slot uint64, key timerKey, a *
 	}
 	if !ok || left == 0 {
 		return 0, false // disarmed (or expired one-shot)
+	}
+	if a.cpu {
+		return int64(a.p.CPURealToVirt(time.Duration(left))), true
 	}
 	if a.p.Paused {
 		return a.vexp, true
@@ -208,7 +223,7 @@ func (t *tracer) timerSet(in *injector, m mem, slot uint64, key timerKey, interv
 		if err := m.write(slot, is, ius, vs, vus); err != nil {
 			return err
 		}
-		_, err := in.call(sysSetitimer, itimerReal, slot, 0)
+		_, err := in.call(sysSetitimer, key.id, slot, 0)
 		return err
 	}
 	is, ins := nsToTs(interval)
