@@ -3,11 +3,14 @@ package store
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
+	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/mem"
 	"github.com/zeebo/xxh3"
 )
@@ -28,7 +31,7 @@ func Write(ctx context.Context, path string, res *mem.Result, metas []Meta) (Inf
 		return Info{}, fmt.Errorf("write store: %d sources but %d descriptions", len(res.Sources()), len(metas))
 	}
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, named, err := createTemp(dir, path)
 	if err != nil {
 		return Info{}, fmt.Errorf("create store: %w", err)
 	}
@@ -36,7 +39,9 @@ func Write(ctx context.Context, path string, res *mem.Result, metas []Meta) (Inf
 	defer func() {
 		if !ok {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			if named != "" {
+				os.Remove(named)
+			}
 		}
 	}()
 	w := &writer{f: tmp, bw: bufio.NewWriterSize(tmp, 1<<20), res: res, ctx: ctx}
@@ -47,10 +52,19 @@ func Write(ctx context.Context, path string, res *mem.Result, metas []Meta) (Inf
 	if err := tmp.Sync(); err != nil {
 		return Info{}, fmt.Errorf("sync store: %w", err)
 	}
+	if named == "" {
+		// The unnamed file gets a fresh name only now, complete and synced,
+		// and the rename below follows at once.
+		named = filepath.Join(dir, fmt.Sprintf(".%s.tmp-%d-%d", filepath.Base(path), os.Getpid(), time.Now().UnixNano()))
+		if err := linux.LinkUnnamed(tmp, named); err != nil {
+			named = ""
+			return Info{}, fmt.Errorf("name store: %w", err)
+		}
+	}
 	if err := tmp.Close(); err != nil {
 		return Info{}, fmt.Errorf("close store: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(named, path); err != nil {
 		return Info{}, fmt.Errorf("rename store into place: %w", err)
 	}
 	ok = true
@@ -63,6 +77,25 @@ func Write(ctx context.Context, path string, res *mem.Result, metas []Meta) (Inf
 	}
 	info.Path = path
 	return info, nil
+}
+
+// createTemp opens the file a store is written to before it is renamed to
+// path: an unnamed file (O_TMPFILE) where dir's file system supports it, so a
+// killed pack leaves nothing at all, else a hidden named temp file (named is
+// then its path, which error paths remove).
+func createTemp(dir, path string) (f *os.File, named string, err error) {
+	f, err = linux.CreateUnnamed(dir, 0o600) // process memory: owner only
+	if err == nil {
+		return f, "", nil
+	}
+	if !errors.Is(err, linux.ErrNoUnnamedFiles) {
+		return nil, "", err
+	}
+	f, err = os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, "", err
+	}
+	return f, f.Name(), nil
 }
 
 // beforeHeader, if set (by tests), runs when everything but the header has
