@@ -109,3 +109,65 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestRateChangeReachesCPUTimers: ITIMER_PROF counts virtual CPU time
+// (real CPU time / s, s = share x k). Armed for 100 ms at k = 1, then k
+// becomes 10 after at most 30 ms: re-armed, the timer fires after about
+// 30 + 70 x 10 = 730 ms of real CPU time, not after 100 ms. (Real CPU
+// time comes from /proc/self/stat, which is not dilated; the CPU-time
+// clocks themselves are rescaled, not re-based, by a rate change.)
+func TestRateChangeReachesCPUTimers(t *testing.T) {
+	py := testutil.MustHaveCommand(t, "python3")
+	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, signal
+def cpu():
+    f = open('/proc/self/stat').read().rsplit(')', 1)[1].split()
+    return (int(f[11]) + int(f[12])) * 1000 // os.sysconf('SC_CLK_TCK')
+fired = []
+signal.signal(signal.SIGPROF, lambda *a: fired.append(cpu()))
+print('ready', flush=True)
+c = cpu()
+signal.setitimer(signal.ITIMER_PROF, 0.1)
+while not fired:
+    pass
+print('cpu', fired[0] - c, flush=True)`
+	clock := newClock(t, "1")
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sup, err := dilate.Start(dilate.Config{Args: []string{strings.TrimSpace(string(out)), "-c", script}, Clock: clock, Stdout: f, Stderr: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if b, _ := os.ReadFile(f.Name()); strings.HasPrefix(string(b), "ready") || time.Now().After(deadline) {
+			break
+		}
+	}
+	time.Sleep(30 * time.Millisecond)
+	ten, _ := vclock.ParseTDF("10")
+	if _, err := clock.SetTDF(ten); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := sup.Wait(); err != nil || st != (dilate.Status{}) {
+		t.Fatalf("%v %v", st, err)
+	}
+	b, _ := os.ReadFile(f.Name())
+	fs := strings.Fields(string(b))
+	if len(fs) < 3 || fs[1] != "cpu" {
+		t.Fatalf("output %q", b)
+	}
+	ms, err := strconv.Atoi(fs[2])
+	if err != nil {
+		t.Fatalf("output %q", b)
+	}
+	t.Logf("SIGPROF after %d ms of real CPU time", ms)
+	if ms < 500 || ms > 1100 {
+		t.Errorf("SIGPROF after %d ms of real CPU time, want about 730 (100 without re-arming)", ms)
+	}
+}
