@@ -8,5 +8,8 @@
 // in /sys/kernel/mm/ksm) after saving every value it changes; Converge waits
 // until full scans stop changing pages_sharing; Restore puts every saved value
 // back. Callers defer Restore so that every exit path, Ctrl-C included,
-// leaves KSM as it was (by default run=0).
+// leaves KSM as it was (by default run=0). For the exit paths no defer runs
+// on (SIGKILL, OOM kill), Tune journals each old value in /run/vmux before
+// changing it, and the next Tune (or Recover) replays a dead owner's journal
+// first; while the owner lives, Tune refuses with ErrBusy.
 package ksm

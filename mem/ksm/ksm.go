@@ -76,6 +76,9 @@ func Tune(set map[string]string) (*Settings, error) {
 	if _, err := os.Stat(Dir); err != nil {
 		return nil, fmt.Errorf("tune KSM: %w (%w)", ErrUnavailable, err)
 	}
+	if err := Recover(); err != nil {
+		return nil, err
+	}
 	s := &Settings{values: map[string]string{}}
 	names := make([]string, 0, len(set))
 	for k := range set {
@@ -92,11 +95,17 @@ func Tune(set map[string]string) (*Settings, error) {
 			return s, fmt.Errorf("save KSM %s: %w", k, err)
 		}
 		old := strings.TrimSpace(string(b))
+		s.names = append(s.names, k)
+		s.values[k] = old
+		// Journal the old value before changing it: a vmux killed from
+		// here on is undone by the next Tune.
+		if err := s.save(); err != nil {
+			s.names = s.names[:len(s.names)-1]
+			return s, err
+		}
 		if err := os.WriteFile(filepath.Join(Dir, k), []byte(set[k]), 0); err != nil {
 			return s, fmt.Errorf("set KSM %s=%s: %w", k, set[k], err)
 		}
-		s.names = append(s.names, k)
-		s.values[k] = old
 	}
 	return s, nil
 }
@@ -115,6 +124,11 @@ func (s *Settings) Restore() error {
 		}
 	}
 	s.names = nil
+	if first == nil {
+		if err := os.Remove(Journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+			first = fmt.Errorf("remove KSM journal: %w", err)
+		}
+	}
 	return first
 }
 
