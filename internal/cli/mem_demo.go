@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -65,7 +66,8 @@ type demoOpts struct {
 var demoStarted func(pid int)
 
 func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, withKSM bool, d demoOpts) (err error) {
-	dir, err := os.MkdirTemp("", "vmux-demo-")
+	sweepDemoDirs()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("vmux-demo-%d-", os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("create demo directory: %w", err)
 	}
@@ -230,4 +232,20 @@ func runKSMBaseline(ctx context.Context, w io.Writer, procs []*proc, a *analysis
 			mb(r.SavedBytes), float64(r.SavedBytes)/float64(st.SavedBytes()))
 	}
 	return nil
+}
+
+// sweepDemoDirs removes the directories of earlier demos whose vmux died
+// without cleaning up (SIGKILL): each is named after its owner's PID. Its
+// processes died with it (Pdeathsig); only their sockets and configs remain.
+func sweepDemoDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "vmux-demo-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "vmux-demo-%d-", &pid); err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+			os.RemoveAll(d)
+		}
+	}
 }
