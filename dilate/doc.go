@@ -67,9 +67,9 @@
 // vDSO; after a rate change or a pause, waits already blocked and armed
 // timers (timerfd, POSIX timers, itimers, alarm) are re-armed within the
 // watcher's 20 ms poll (rearm.go, timers.go), except recvmmsg, which
-// keeps the real deadline computed at entry; CPU-time clocks read real CPU
-// time / s with no base (vclock), so a change of k rescales them and they
-// can step, backwards too (getrusage, times, CPU-clock reads); 32-bit and x32
+// keeps the real deadline computed at entry; CPU-time readings are
+// re-based at their first read after a change of k (cpuclock.go), so the
+// CPU time used in between counts at the old rate; 32-bit and x32
 // programs are refused; programs that call ptrace are stopped with
 // ErrUsesPtrace; a task cloned with CLONE_UNTRACED escapes the tracer and
 // its time syscalls fail with ENOSYS (SECCOMP_RET_TRACE without a tracer);

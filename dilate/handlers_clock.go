@@ -13,9 +13,16 @@ func clockGettimeEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, 
 	if id.Kind() == vclock.KindOther {
 		return false, nil
 	}
-	c.exit = func(_ *tracer, th *thread, c *call, regs *linux.Regs) error {
+	c.exit = func(t *tracer, th *thread, c *call, regs *linux.Regs) error {
 		if retErrno(regs) != 0 {
 			return nil
+		}
+		if id.Kind() == vclock.KindCPU {
+			key := cpuKey{tgid: th.tgid, what: int(id)} // a negative id names its process or thread
+			if id == vclock.ThreadCPUTime {
+				key.tid = th.tid
+			}
+			return scaleTsAt(mem{th.tid}, c.saved.Rsi, 1, func(ns int64) int64 { return t.cpuVirt(key, ns, c.p) })
 		}
 		return scaleTsAt(mem{th.tid}, c.saved.Rsi, 1, func(ns int64) int64 { return c.p.Virt(id, ns) })
 	}
@@ -53,11 +60,22 @@ func timeEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
 
 // getrusageEntry scales ru_utime and ru_stime (two timevals at offset 0).
 func getrusageEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
-	c.exit = func(_ *tracer, th *thread, c *call, regs *linux.Regs) error {
+	c.exit = func(t *tracer, th *thread, c *call, regs *linux.Regs) error {
 		if retErrno(regs) != 0 {
 			return nil
 		}
-		return scaleTvAt(mem{th.tid}, c.saved.Rsi, 2, backCPU(&c.p))
+		who := int(int32(c.saved.Rdi)) // SELF 0, CHILDREN -1, THREAD 1
+		key := cpuKey{tgid: th.tgid, what: 100 + 2*who}
+		if who == 1 {
+			key.tid = th.tid
+		}
+		field := 0
+		return scaleTvAt(mem{th.tid}, c.saved.Rsi, 2, func(ns int64) int64 {
+			k := key
+			k.what += field // utime, then stime
+			field++
+			return t.cpuVirt(k, ns, c.p)
+		})
 	}
 	return true, nil
 }
@@ -80,7 +98,7 @@ func timesEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) 
 			return err
 		}
 		for i := range v {
-			v[i] = int64(c.p.CPURealToVirt(durNs(v[i]*tick))) / tick
+			v[i] = t.cpuVirt(cpuKey{tgid: th.tgid, what: 200 + i}, v[i]*tick, c.p) / tick
 		}
 		return m.write(c.saved.Rdi, v...)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/vmux/vmux/vclock"
 )
 
-func durNs(ns int64) time.Duration { return time.Duration(ns) }
 
 // timerClock finds the clock of a timerfd (fdinfo "clockid:") or of a POSIX
 // timer (/proc/PID/timers "ClockID:"), which the syscall does not carry.

@@ -71,6 +71,7 @@ type tracer struct {
 	pcache  *paramCache       // nil: load the clock page at every use
 	// timers are the armed timers by process (timers.go).
 	timers map[int]map[timerKey]*armedTimer
+	cpu    map[cpuKey]*cpuAnchor // CPU-time anchors (cpuclock.go)
 }
 
 func newTracer(s *Supervisor, root int) *tracer {
@@ -166,6 +167,7 @@ func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
 			t.s.trackTgid(th.tgid, false)
 			delete(t.timers, th.tgid)
 			t.s.setTimerProc(th.tgid, 0)
+			t.forgetCPU(th.tgid)
 		}
 		if tid == t.root {
 			t.rootEnd = true

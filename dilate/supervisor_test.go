@@ -390,3 +390,53 @@ func TestSignalAfterRootExit(t *testing.T) {
 		t.Fatalf("got %v, %v; want the root's exit status 3", st, err)
 	}
 }
+
+// TestCPUClocksMonotonicAcrossRateChanges: CPU-time readings (clock and
+// getrusage) never step back when k changes under a busy program.
+func TestCPUClocksMonotonicAcrossRateChanges(t *testing.T) {
+	py := python(t)
+	script := `import resource, time
+prev_c = prev_r = 0.0
+bad = 0
+end = time.monotonic() + 0.03
+while time.monotonic() < end:
+    c = time.process_time()
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    r = r.ru_utime + r.ru_stime
+    if c < prev_c or r < prev_r - 1e-6:
+        bad += 1
+    prev_c, prev_r = c, r
+print(bad)`
+	clock := newClock(t, "1", "")
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	sup, err := Start(Config{Args: []string{py, "-c", script}, Clock: clock, Stdout: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-sup.done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			k, _ := vclock.ParseTDF([]string{"10", "1", "3"}[i%3])
+			_, _ = clock.SetTDF(k)
+		}
+	}()
+	st, err := sup.Wait()
+	<-done
+	if err != nil || st != (Status{}) {
+		t.Fatalf("got %v, %v", st, err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	if strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("CPU-time readings stepped back %s times", strings.TrimSpace(string(b)))
+	}
+}
