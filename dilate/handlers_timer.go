@@ -10,7 +10,6 @@ import (
 	"github.com/vmux/vmux/vclock"
 )
 
-
 // timerClock finds the clock of a timerfd (fdinfo "clockid:") or of a POSIX
 // timer (/proc/PID/timers "ClockID:"), which the syscall does not carry.
 func timerClock(tgid int, id uint64, fd bool) (vclock.ClockID, bool) {
