@@ -66,7 +66,7 @@
 // /proc files (uptime, stat) are real; /proc/self/auxv still names the real
 // vDSO; after a rate change or a pause, waits already blocked and armed
 // timers (timerfd, POSIX timers, itimers, alarm) are re-armed within the
-// watcher's 20 ms poll (rearm.go, timers.go), except recvmmsg, which
+// watcher's 5 ms poll (rearm.go, timers.go), except recvmmsg, which
 // keeps the real deadline computed at entry; CPU-time readings are
 // re-based at their first read after a change of k (cpuclock.go), so the
 // CPU time used in between counts at the old rate; 32-bit and x32

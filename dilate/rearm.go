@@ -22,8 +22,9 @@ import (
 // returns EINTR to a signal with no handler (epoll_wait) is restarted
 // the same way, so the program sees nothing.
 
-// watchEvery is how often the watcher polls the clock page.
-const watchEvery = 20 * time.Millisecond
+// watchEvery is how often the watcher polls the clock page's sequence
+// (one load from a mapped page; the page is decoded only when it moved).
+const watchEvery = 5 * time.Millisecond
 
 // inflight is a rewritten wait in progress.
 type inflight struct {
@@ -92,7 +93,13 @@ func (s *Supervisor) takeKick(tid int) bool {
 
 // watchClock kicks waiting threads whenever the clock's parameters change.
 func (s *Supervisor) watchClock(stop <-chan struct{}) {
-	last, _ := s.cfg.Clock.Load()
+	pc, err := newParamCache(s.cfg.Clock)
+	if err != nil {
+		s.log.Warn("clock page not mapped; blocked waits will not follow clock changes", "err", err)
+		return
+	}
+	defer pc.close()
+	last, _ := pc.get()
 	tick := time.NewTicker(watchEvery)
 	defer tick.Stop()
 	for {
@@ -101,7 +108,7 @@ func (s *Supervisor) watchClock(stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		p, err := s.cfg.Clock.Load()
+		p, err := pc.get()
 		if err != nil || p == last {
 			continue
 		}
