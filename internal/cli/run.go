@@ -79,7 +79,7 @@ The exit status and fatal signals of CMD pass through.
 	f.StringVar(&tdf, "tdf", "", "time-dilation factor K: a positive number or fraction (10, 2.5, 0.5, 1/3)")
 	f.StringVar(&start, "start", "", "virtual wall-clock time at start (RFC 3339, or @UNIXSECONDS); default: now")
 	f.StringVar(&share, "cpu", "", "CPU share of one core in (0,1] for CPU-time clocks (default 1)")
-	f.StringVar(&name, "name", "", "run name, so that `vmux clock` can find this run's clock")
+	f.StringVar(&name, "name", "", "run name (for vmux clock to find this run)")
 	f.BoolVar(&trapReads, "trap-clock-reads", false, "trap every clock read as a syscall instead of mapping the replacement vDSO (slow)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log supervisor events to stderr")
 	_ = cmd.MarkFlagRequired("tdf")
