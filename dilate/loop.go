@@ -163,6 +163,7 @@ func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
 		if th != nil && th.inflight != nil {
 			t.s.setWaiting(th, false)
 		}
+		t.s.forgetKicks(tid)
 		if th != nil && th.tid == th.tgid {
 			t.s.trackTgid(th.tgid, false)
 			delete(t.timers, th.tgid)

@@ -91,6 +91,14 @@ func (s *Supervisor) takeKick(tid int) bool {
 	return true
 }
 
+// forgetKicks drops kicks still owed to an exited thread (its tid may be
+// reused).
+func (s *Supervisor) forgetKicks(tid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.kicks, tid)
+}
+
 // watchClock kicks waiting threads whenever the clock's parameters change.
 func (s *Supervisor) watchClock(stop <-chan struct{}) {
 	pc, err := newParamCache(s.cfg.Clock)
