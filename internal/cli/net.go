@@ -65,7 +65,7 @@ func newNetUpCmd() *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&dilate, "dilate", false, "run every node process under time dilation at the spec's tdf (vmux run), on one virtual clock")
-	c.Flags().DurationVar(&lead, "lead", 0, "deliver packets this much early into nodes to cancel the TUN crossing cost (e.g. 50us; 0 keeps the model exact)")
+	c.Flags().DurationVar(&lead, "lead", 50*time.Microsecond, "deliver packets this much early into nodes to cancel part of the TUN crossing cost (~100us each way here); 0 keeps the model exact")
 	return c
 }
 
