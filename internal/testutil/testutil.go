@@ -1,7 +1,3 @@
-// Package testutil holds root and feature checks for vmux tests. A check that
-// cannot be met skips with the reason, except under CI (CI=true), which runs
-// as root on the target kernel: there a missing prerequisite fails the test,
-// because a silently skipped root test hides bugs.
 package testutil
 
 import (

@@ -125,7 +125,7 @@ func noTemps(t testing.TB, dir string) {
 }
 
 func TestRoundTripFiles(t *testing.T) {
-	checkFDs(t)
+	testutil.CheckFDs(t)
 	for _, cfg := range []mem.Config{{}, {Detector: "hsd21", Codec: "zstd"}, {Codec: "none", Detector: "none"}, {CrossDomain: true}} {
 		t.Run(fmt.Sprintf("%s-%s-%v", cfg.Detector, cfg.Codec, cfg.CrossDomain), func(t *testing.T) {
 			dir := t.TempDir()
@@ -297,7 +297,7 @@ func TestPackTempFile(t *testing.T) {
 }
 
 func TestCorruptionDetected(t *testing.T) {
-	checkFDs(t)
+	testutil.CheckFDs(t)
 	dir := t.TempDir()
 	path, _ := pack(t, dir, mem.Config{}, image(t, dir, 3, 200))
 	data, err := os.ReadFile(path)
@@ -337,7 +337,7 @@ func TestCorruptionDetected(t *testing.T) {
 }
 
 func TestWriteCancelledLeavesNothing(t *testing.T) {
-	checkFDs(t)
+	testutil.CheckFDs(t)
 	dir := t.TempDir()
 	e, _ := mem.NewEngine(mem.Config{})
 	s, err := source.Open(image(t, dir, 4, 100), source.Options{})
@@ -386,7 +386,7 @@ func FuzzOpenStore(f *testing.F) {
 }
 
 func TestTruncatedWhileOpen(t *testing.T) {
-	checkFDs(t)
+	testutil.CheckFDs(t)
 	dir := t.TempDir()
 	path, _ := pack(t, dir, mem.Config{Codec: "none", Detector: "none"}, image(t, dir, 8, 400))
 	s, err := Open(path)
