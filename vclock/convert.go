@@ -76,27 +76,13 @@ func mulDivUp(d int64, n, m uint64) int64 {
 	var c uint64
 	lo, c = bits.Add64(lo, m-1, 0)
 	hi += c
-	if hi >= m {
-		return math.MaxInt64
-	}
-	q, _ := bits.Div64(hi, lo, m)
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(q)
+	return divSat(hi, lo, m)
 }
 
 // mulDivDown returns floor(d*n/m) for d >= 0, saturating.
 func mulDivDown(d int64, n, m uint64) int64 {
 	hi, lo := bits.Mul64(uint64(d), n)
-	if hi >= m {
-		return math.MaxInt64
-	}
-	q, _ := bits.Div64(hi, lo, m)
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(q)
+	return divSat(hi, lo, m)
 }
 
 // shlDivUp returns ceil(x*2^32/m) as a non-negative int64, saturating.
@@ -105,19 +91,18 @@ func shlDivUp(x, m uint64) int64 {
 	var c uint64
 	lo, c = bits.Add64(lo, m-1, 0)
 	hi += c
-	if hi >= m {
-		return math.MaxInt64
-	}
-	q, _ := bits.Div64(hi, lo, m)
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(q)
+	return divSat(hi, lo, m)
 }
 
 // shlDivDown returns floor(x*2^32/m) as a non-negative int64, saturating.
 func shlDivDown(x, m uint64) int64 {
 	hi, lo := x>>32, x<<32
+	return divSat(hi, lo, m)
+}
+
+// divSat returns (hi<<64 | lo) / m as a non-negative int64, saturating at
+// math.MaxInt64 where the quotient does not fit (bits.Div64 would panic).
+func divSat(hi, lo, m uint64) int64 {
 	if hi >= m {
 		return math.MaxInt64
 	}
