@@ -172,7 +172,7 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 			if err != nil {
 				return nil, err
 			}
-			out, err := enc.Encode(buf, ref, page, limit)
+			out, err := enc.EncodeKeyed(buf, ref, page, limit, uint64(u))
 			if err != nil {
 				continue // ErrTooLarge: no patch within the limit
 			}

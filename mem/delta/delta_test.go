@@ -217,3 +217,40 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// EncodeKeyed gives Encode's patches while keys name their bytes, and
+// patches that still decode exactly when a key is misused.
+func TestEncodeKeyed(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	refs := make([][]byte, 12)
+	for i := range refs {
+		refs[i] = memoryLike(r)
+	}
+	var keyed, plain Encoder
+	dst := make([]byte, page)
+	for n := range 400 {
+		k := r.IntN(len(refs))
+		ref := refs[k]
+		target := make([]byte, page)
+		copy(target[8*r.IntN(4):], ref) // shifted: needs the anchors
+		for range r.IntN(30) {
+			target[r.IntN(page)] ^= byte(1 + r.UintN(255))
+		}
+		want, errWant := plain.Encode(nil, ref, target, 0)
+		got, err := keyed.EncodeKeyed(nil, ref, target, 0, uint64(k))
+		if err != nil || errWant != nil || !bytes.Equal(got, want) {
+			t.Fatalf("pair %d: keyed patch of %d bytes (%v), Encode's %d bytes (%v)", n, len(got), err, len(want), errWant)
+		}
+		// a key misused for other bytes: a stale table, still exact
+		var misused Encoder
+		misused.EncodeKeyed(nil, ref, target, 0, 1)
+		other := memoryLike(r)
+		p, err := misused.EncodeKeyed(nil, other, target, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Decode(dst, other, p); err != nil || !bytes.Equal(dst, target) {
+			t.Fatalf("pair %d: stale key: %v", n, err)
+		}
+	}
+}

@@ -15,11 +15,27 @@ const (
 	minMatch   = 8 // shortest copy found through the anchor table
 )
 
-// Encoder holds the anchor table; reuse one per goroutine to avoid
+// Encoder holds anchor tables; reuse one per goroutine to avoid
 // allocation. The zero value is ready to use.
 type Encoder struct {
-	table [1 << tableBits]uint16 // reference position + 1; 0 = empty
+	table anchors // Encode's
+	keyed []keyed // EncodeKeyed's, the last cacheWays references
+	next  int     // keyed slot to replace next
 }
+
+// anchors maps the hash of 8 reference bytes to their position + 1 (0:
+// empty).
+type anchors [1 << tableBits]uint16
+
+type keyed struct {
+	key   uint64
+	valid bool
+	t     anchors
+}
+
+// cacheWays: on real process memory half of the references a page is
+// encoded against were among the last 8 used.
+const cacheWays = 8
 
 func load32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i:]) }
 func load64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i:]) }
@@ -29,9 +45,10 @@ func hash8(v uint64) uint32 { return uint32((v * 0x9E3779B185EBCA87) >> (64 - ta
 // matchLen counts equal leading bytes of a and b.
 func matchLen(a, b []byte) int {
 	n := min(len(a), len(b))
+	a, b = a[:n], b[:n]
 	i := 0
 	for ; i+8 <= n; i += 8 {
-		if x := load64(a, i) ^ load64(b, i); x != 0 {
+		if x := binary.LittleEndian.Uint64(a[i:i+8]) ^ binary.LittleEndian.Uint64(b[i:i+8]); x != 0 {
 			return i + bits.TrailingZeros64(x)>>3
 		}
 	}
@@ -40,13 +57,13 @@ func matchLen(a, b []byte) int {
 	return i
 }
 
-func (e *Encoder) index(ref []byte) {
-	clear(e.table[:])
+func (t *anchors) index(ref []byte) {
+	clear(t[:])
 	if len(ref) > 0xFFFE {
 		ref = ref[:0xFFFE] // positions are uint16
 	}
 	for p := 0; p+8 <= len(ref); p += anchorStep {
-		e.table[hash8(load64(ref, p))] = uint16(p + 1)
+		t[hash8(load64(ref, p))] = uint16(p + 1)
 	}
 }
 
@@ -54,12 +71,36 @@ func (e *Encoder) index(ref []byte) {
 // patch would be longer than limit bytes (limit <= 0: no limit) it stops
 // early and returns ErrTooLarge.
 func (e *Encoder) Encode(dst, ref, target []byte, limit int) ([]byte, error) {
+	return e.encode(dst, ref, target, limit, nil, false, 0)
+}
+
+// EncodeKeyed is Encode against a reference the caller names by key (a page
+// number, say): the anchor table built for it is kept for the next calls
+// with the same key, for the last few keys. A key must always name the same
+// reference bytes; a table left from other bytes costs patch size (anchors
+// are checked against the reference before use), never correctness.
+func (e *Encoder) EncodeKeyed(dst, ref, target []byte, limit int, key uint64) ([]byte, error) {
+	if e.keyed == nil {
+		e.keyed = make([]keyed, cacheWays)
+	}
+	for i := range e.keyed {
+		if k := &e.keyed[i]; k.valid && k.key == key {
+			return e.encode(dst, ref, target, limit, &k.t, true, key)
+		}
+	}
+	return e.encode(dst, ref, target, limit, nil, true, key)
+}
+
+// encode uses t, an anchor table already built for ref, or if t is nil
+// builds one on the first need: into the next keyed slot if keyed, else
+// into e.table.
+func (e *Encoder) encode(dst, ref, target []byte, limit int, t *anchors, keyed bool, key uint64) ([]byte, error) {
+	indexed := t != nil
 	if limit <= 0 {
 		limit = int(^uint(0) >> 1)
 	}
 	out := binary.AppendUvarint(dst[:0], uint64(len(target)))
 	n := len(target)
-	indexed := false
 	disp := 0 // ref offset - target offset of the current copy run
 	lit := 0  // start of pending literal bytes
 	misses := 0
@@ -70,10 +111,10 @@ func (e *Encoder) Encode(dst, ref, target []byte, limit int) ([]byte, error) {
 			m = matchLen(target[i:], ref[r:])
 		} else if i+minMatch <= n && i%anchorStep == 0 {
 			if !indexed {
-				e.index(ref)
+				t = e.build(ref, keyed, key)
 				indexed = true
 			}
-			if p := int(e.table[hash8(load64(target, i))]) - 1; p >= 0 && load64(ref, p) == load64(target, i) {
+			if p := int(t[hash8(load64(target, i))]) - 1; p >= 0 && p+8 <= len(ref) && load64(ref, p) == load64(target, i) {
 				r = p
 				m = matchLen(target[i:], ref[r:])
 			}
@@ -108,6 +149,19 @@ func (e *Encoder) Encode(dst, ref, target []byte, limit int) ([]byte, error) {
 		return out[:0], ErrTooLarge
 	}
 	return out, nil
+}
+
+// build indexes ref into e.table, or into the next keyed slot under key.
+func (e *Encoder) build(ref []byte, keyed bool, key uint64) *anchors {
+	if !keyed {
+		e.table.index(ref)
+		return &e.table
+	}
+	k := &e.keyed[e.next]
+	e.next = (e.next + 1) % len(e.keyed)
+	k.key, k.valid = key, true
+	k.t.index(ref)
+	return &k.t
 }
 
 func appendLiteral(out, b []byte) []byte {

@@ -2,8 +2,10 @@ package similar
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -152,5 +154,48 @@ func BenchmarkFeatures(b *testing.B) {
 				d.Features(p, &f)
 			}
 		})
+	}
+}
+
+// sketchFeaturesReference is the straightforward form of sketch.Features
+// (every window hashed from an array of the page's words); the optimised
+// one must pick the very same features.
+func sketchFeaturesReference(page []byte) []uint64 {
+	var w [512]uint64
+	for i := range w {
+		w[i] = binary.LittleEndian.Uint64(page[i*8:])
+	}
+	var hs []uint64
+	for i := 0; i+sketchWindow <= len(w); i++ {
+		a, b, c, d := w[i], w[i+1], w[i+2], w[i+3]
+		if a == b && b == c && c == d {
+			continue
+		}
+		hs = append(hs, windowHash(a, b, c, d))
+	}
+	slices.Sort(hs)
+	hs = slices.Compact(hs)
+	return hs[:min(len(hs), sketchK)]
+}
+
+func TestSketchFeaturesMatchReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 6))
+	d := newSketch()
+	var f Features
+	for i := range 2000 {
+		p := memoryLike(r)
+		switch i % 4 {
+		case 1: // mostly fill, a few distinct windows
+			clear(p[:4000])
+		case 2: // repeated values: duplicate window hashes
+			for k := 8; k < len(p); k += 16 {
+				copy(p[k:k+8], p[0:8])
+			}
+		}
+		d.Features(p, &f)
+		want := sketchFeaturesReference(p)
+		if !slices.Equal(f.H[:f.N], want) {
+			t.Fatalf("page %d: features %x, want %x", i, f.H[:f.N], want)
+		}
 	}
 }

@@ -56,48 +56,52 @@ func windowHash(a, b, c, d uint64) uint64 {
 }
 
 func (*sketch) Features(page []byte, f *Features) {
-	const words = 4096 / 8
-	var w [words]uint64
-	for i := range w {
-		w[i] = binary.LittleEndian.Uint64(page[i*8:])
-	}
+	page = page[:4096]
 	var best [sketchK]uint64 // ascending; valid up to n
 	n := 0
-	for i := 0; i+sketchWindow <= words; i++ {
-		a, b, c, d := w[i], w[i+1], w[i+2], w[i+3]
+	// The window slides one word at a time: a, b, c, d are its words and
+	// each iteration loads only the next one.
+	b := binary.LittleEndian.Uint64(page[0:8])
+	c := binary.LittleEndian.Uint64(page[8:16])
+	d := binary.LittleEndian.Uint64(page[16:24])
+	for off := 24; off+8 <= len(page); off += 8 {
+		a := b
+		b, c = c, d
+		d = binary.LittleEndian.Uint64(page[off : off+8])
 		if a == b && b == c && c == d {
 			continue // fill pattern: matches unrelated pages
 		}
 		h := windowHash(a, b, c, d)
-		if n == sketchK && h >= best[n-1] {
+		if n == sketchK && h >= best[sketchK-1] {
 			continue
 		}
-		dup := false
-		for k := 0; k < n; k++ {
-			if best[k] == h {
-				dup = true
-				break
-			}
-		}
-		if dup {
-			continue
-		}
-		// insert h keeping best sorted
-		j := n
-		if j == sketchK {
-			j--
-		}
-		for j > 0 && best[j-1] > h {
-			best[j] = best[j-1]
-			j--
-		}
-		best[j] = h
-		if n < sketchK {
-			n++
-		}
+		n = insertBest(&best, n, h)
 	}
 	copy(f.H[:], best[:n])
 	f.N = n
+}
+
+// insertBest inserts h into the ascending best[:n] unless present, keeping
+// the sketchK smallest, and returns the new count.
+func insertBest(best *[sketchK]uint64, n int, h uint64) int {
+	for k := 0; k < n; k++ {
+		if best[k] == h {
+			return n
+		}
+	}
+	j := n
+	if j == sketchK {
+		j--
+	}
+	for j > 0 && best[j-1] > h {
+		best[j] = best[j-1]
+		j--
+	}
+	best[j] = h
+	if n < sketchK {
+		n++
+	}
+	return n
 }
 
 func (d *sketch) Lookup(f *Features, max int, dst []uint32) []uint32 {
