@@ -90,7 +90,7 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 		var f, back conv
 		switch id.Kind() {
 		case vclock.KindWall:
-			f, back = relWait(&c.p), backWall(&c.p)
+			f, back = t.relSleep(&c.p), backWall(&c.p)
 			if abs {
 				f = absWall(&c.p, id)
 			}
@@ -104,6 +104,11 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 		}
 		rem := arg(regs, remArg)
 		c.noExit = abs || rem == 0 // nothing to scale at exit
+		if !abs && c.noExit && clockArg >= 0 {
+			if need, err, ok := t.absSleep(th, c, regs, id, clockArg, reqArg, flagsArg); ok {
+				return need, err
+			}
+		}
 		need, err := rewriteTs(th, c, regs, reqArg, 0, f)
 		if need && id.Kind() == vclock.KindWall {
 			c.recordWait(c.saved.Orig_rax, reqArg, false, abs, id, c.virt)
@@ -129,21 +134,21 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 func constRelTs(i int) entryFunc {
 	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
 		c.noExit = true
-		return waitTs(th, c, regs, i, false, vclock.Monotonic)
+		return waitTs(t, th, c, regs, i, false, vclock.Monotonic)
 	}
 }
 
 func constAbsTs(i int, id vclock.ClockID) entryFunc {
 	return func(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) {
 		c.noExit = true
-		return waitTs(th, c, regs, i, true, id)
+		return waitTs(t, th, c, regs, i, true, id)
 	}
 }
 
 // waitTs rewrites the timespec timeout at argument i of a waiting call
 // (relative, or absolute on id) and records the wait for re-arming.
-func waitTs(th *thread, c *call, regs *linux.Regs, i int, abs bool, id vclock.ClockID) (bool, error) {
-	f := relWait(&c.p)
+func waitTs(t *tracer, th *thread, c *call, regs *linux.Regs, i int, abs bool, id vclock.ClockID) (bool, error) {
+	f := t.relSleep(&c.p)
 	if abs {
 		f = absWall(&c.p, id)
 	}
@@ -159,9 +164,9 @@ func inoutRel(i int, tv bool) entryFunc {
 		var need bool
 		var err error
 		if tv {
-			need, err = rewriteTv(th, c, regs, i, 0, relWait(&c.p))
+			need, err = rewriteTv(th, c, regs, i, 0, t.relSleep(&c.p))
 		} else {
-			need, err = rewriteTs(th, c, regs, i, 0, relWait(&c.p))
+			need, err = rewriteTs(th, c, regs, i, 0, t.relSleep(&c.p))
 		}
 		if need {
 			// The time left written back is computed from the virtual
@@ -187,7 +192,7 @@ func msTimeout(i int) entryFunc {
 		if ms <= 0 {
 			return false, nil
 		}
-		real := relWait(&c.p)(ms * int64(time.Millisecond))
+		real := t.relSleep(&c.p)(ms * int64(time.Millisecond))
 		rms := (real + int64(time.Millisecond) - 1) / int64(time.Millisecond)
 		if rms > math.MaxInt32 || real == math.MaxInt64 {
 			rms = math.MaxInt32
@@ -212,11 +217,11 @@ func futexEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, error) 
 	}
 	switch op & futexCmdMask {
 	case futexWait:
-		return waitTs(th, c, regs, 3, false, vclock.Monotonic)
+		return waitTs(t, th, c, regs, 3, false, vclock.Monotonic)
 	case futexLockPI:
-		return waitTs(th, c, regs, 3, true, vclock.Realtime)
+		return waitTs(t, th, c, regs, 3, true, vclock.Realtime)
 	case futexWaitBitset, futexWaitRequeuePI, futexLockPI2:
-		return waitTs(th, c, regs, 3, true, id)
+		return waitTs(t, th, c, regs, 3, true, id)
 	}
 	return false, nil
 }
@@ -228,7 +233,7 @@ func futexWaitvEntry(t *tracer, th *thread, c *call, regs *linux.Regs) (bool, er
 		return false, nil // the kernel rejects it
 	}
 	c.noExit = true
-	return waitTs(th, c, regs, 3, true, id)
+	return waitTs(t, th, c, regs, 3, true, id)
 }
 
 func isSockTimeo(regs *linux.Regs) bool {

@@ -3,6 +3,7 @@ package dilate
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/vclock"
@@ -37,7 +38,7 @@ func TestMillisecondTimeouts(t *testing.T) {
 	} {
 		c := &call{p: params(t, tc.k)}
 		regs := &linux.Regs{R10: uint64(uint32(tc.ms))}
-		need, err := msTimeout(3)(nil, nil, c, regs)
+		need, err := msTimeout(3)(plainTracer(), nil, c, regs)
 		if err != nil || !need {
 			t.Fatalf("k=%s ms=%d: need=%v err=%v", tc.k, tc.ms, need, err)
 		}
@@ -51,7 +52,7 @@ func TestMillisecondTimeouts(t *testing.T) {
 	// Zero and negative (infinite) timeouts are left alone.
 	for _, ms := range []int32{0, -1} {
 		regs := &linux.Regs{R10: uint64(uint32(ms))}
-		if need, _ := msTimeout(3)(nil, nil, &call{p: params(t, "10")}, regs); need || regs.R10 != uint64(uint32(ms)) {
+		if need, _ := msTimeout(3)(plainTracer(), nil, &call{p: params(t, "10")}, regs); need || regs.R10 != uint64(uint32(ms)) {
 			t.Errorf("timeout %d was rewritten to %d", ms, int32(regs.R10))
 		}
 	}
@@ -67,5 +68,36 @@ func TestItimerClocks(t *testing.T) {
 	to, back, _ := itimerConvs(&p, itimerReal)
 	if to(1) != 10 || back(10) != 1 {
 		t.Errorf("ITIMER_REAL: 1 ns -> %d, 10 ns back -> %d", to(1), back(10))
+	}
+}
+
+// plainTracer converts timeouts without the wake-up compensation.
+func plainTracer() *tracer {
+	return &tracer{s: &Supervisor{cfg: Config{PlainSleeps: true}}}
+}
+
+// A relative wait's real timeout counts from the supervisor's wake minus
+// the stop lead, and a positive timeout never becomes zero.
+func TestRelSleepCountsFromWake(t *testing.T) {
+	p := params(t, "10")
+	tr := &tracer{s: &Supervisor{}, woke: time.Now().Add(-2 * time.Millisecond), stopLead: 10 * time.Microsecond}
+	before := time.Now()
+	got := time.Duration(tr.relSleep(&p)(int64(time.Millisecond)))
+	spent := time.Since(tr.woke)
+	// 10 ms real, less at least the 2 ms since the wake and the lead, and
+	// less at most what had passed when it was converted.
+	if hi, lo := 10*time.Millisecond-before.Sub(tr.woke)-tr.stopLead, 10*time.Millisecond-spent-tr.stopLead; got > hi || got < lo {
+		t.Errorf("1 ms virtual at k=10 became %v real, want within [%v, %v]", got, lo, hi)
+	}
+	tr.woke = time.Now().Add(-time.Second)
+	if got := tr.relSleep(&p)(1); got != 1 {
+		t.Errorf("a timeout already over became %d ns, want 1", got)
+	}
+	if got := tr.relSleep(&p)(0); got != 0 {
+		t.Errorf("a zero timeout became %d ns", got)
+	}
+	p.Paused = true
+	if got := tr.relSleep(&p)(1); got != pausedWait {
+		t.Errorf("a wait entered while paused became %d ns, want pausedWait", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/vmux/vmux/internal/linux"
@@ -57,9 +58,16 @@ func launch(argv []string) int {
 		fmt.Fprintf(os.Stderr, "vmux launcher: %v\n", err)
 		return launchFailed
 	}
+	if os.Getenv(slackEnv) != "" {
+		probeStops()
+	}
+	if err := setSlack(os.Getenv(slackEnv)); err != nil {
+		fmt.Fprintf(os.Stderr, "vmux launcher: %v\n", err)
+		return launchFailed
+	}
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if len(kv) >= len(launcherEnv)+1 && kv[:len(launcherEnv)+1] == launcherEnv+"=" {
+		if strings.HasPrefix(kv, launcherEnv+"=") || strings.HasPrefix(kv, slackEnv+"=") {
 			continue
 		}
 		env = append(env, kv)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/vclock"
@@ -72,6 +73,13 @@ type tracer struct {
 	// timers are the armed timers by process (timers.go).
 	timers map[int]map[timerKey]*armedTimer
 	cpu    map[cpuKey]*cpuAnchor // CPU-time anchors (cpuclock.go)
+	// woke is when wait4 last returned: a stop happened before it
+	// (sleeps.go).
+	woke time.Time
+	// stopLead is how much earlier than t.woke a stopped call was surely
+	// made (sleeps.go); probes counts the launcher's timed stops.
+	stopLead time.Duration
+	probes   int
 }
 
 func newTracer(s *Supervisor, root int) *tracer {
@@ -94,6 +102,7 @@ func newTracer(s *Supervisor, root int) *tracer {
 func (t *tracer) loop() (Status, error) {
 	for {
 		tid, ws, err := linux.PtraceWaitAny()
+		t.woke = time.Now()
 		if err != nil {
 			if errors.Is(err, syscall.ECHILD) {
 				break

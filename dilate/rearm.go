@@ -38,6 +38,9 @@ type inflight struct {
 	virt  int64
 	entry time.Time     // when the call was rewritten (monotonic reading)
 	p     vclock.Params // parameters at entry
+	// absReal: a relative wait the supervisor made absolute on MONOTONIC
+	// (sleeps.go): a re-arm writes a real deadline, not a timeout.
+	absReal bool
 	// self: the kernel writes the time left back to the caller's struct
 	// (select, pselect6, ppoll), which the exit stop scales to virtual;
 	// re-issuing the call with its original arguments is then enough.
@@ -187,6 +190,9 @@ func (t *tracer) rearm(th *thread) error {
 			return &TraceeError{Tid: th.tid, Op: "re-arming a wait", Err: err}
 		}
 		real = relWait(&p)(max(0, w.deadline(now)-p.Virt(vclock.Monotonic, now)))
+		if w.absReal {
+			real = satAdd(now, real)
+		}
 	}
 	if w.ms {
 		ms := (real + int64(time.Millisecond) - 1) / int64(time.Millisecond)

@@ -63,14 +63,18 @@ func (t *tracer) seccompStop(th *thread) error {
 		return ignoreGone(err)
 	}
 	nr := regs.Orig_rax
-	t.stops[nr]++
 	if nr == sysPtrace {
 		return &TraceeError{Tid: th.tid, Op: "tracing", Err: ErrUsesPtrace}
 	}
 	if th.as == nil || th.as.scratch == 0 {
-		// The launcher before its exec: nothing runs dilated yet.
+		// The launcher before its exec: nothing runs dilated yet; it
+		// may be timing its stops (sleeps.go).
+		if nr == sysClockNanosleep && th.tid == t.root {
+			t.probeStop(&regs)
+		}
 		return t.cont(th, 0)
 	}
+	t.stops[nr]++
 	if th.passNext {
 		th.passNext = false
 		return t.cont(th, 0)

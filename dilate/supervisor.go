@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -28,7 +29,12 @@ type Config struct {
 	// default) maps the replacement vDSO and the clock page at every
 	// exec, so reads stay in user space; ReadsTrap hides the vDSO so
 	// every read is a trapped syscall (slow; a fallback and a baseline).
-	ClockReads            ClockReads
+	ClockReads ClockReads
+	// PlainSleeps turns off the sleep-accuracy measures (sleeps.go): the
+	// tracees keep the kernel's default timer slack and a relative wait's
+	// real timeout counts from when the tracee resumes, not from when the
+	// supervisor saw the call. A baseline for benchmarks.
+	PlainSleeps           bool
 	Stdin, Stdout, Stderr *os.File // nil: /dev/null
 	Logger                *slog.Logger
 }
@@ -175,6 +181,9 @@ func (s *Supervisor) launch() (int, error) {
 		env = os.Environ()
 	}
 	env = append(env[:len(env):len(env)], launcherEnv+"=1")
+	if !s.cfg.PlainSleeps {
+		env = append(env, slackEnv+"="+strconv.Itoa(traceeSlack))
+	}
 	argv := []string{self, s.path}
 	argv = append(argv, s.cfg.Args...)
 	files := []*os.File{s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr, r}

@@ -167,6 +167,20 @@ func SetNoNewPrivs() error {
 	return syscallErr("prctl(PR_SET_NO_NEW_PRIVS)", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 }
 
+// SetTimerSlack sets the calling thread's timer slack (PR_SET_TIMERSLACK):
+// how far the kernel may defer its sleeps' wake-ups to batch them. Children
+// inherit it across fork and exec.
+func SetTimerSlack(ns uint64) error {
+	return syscallErr("prctl(PR_SET_TIMERSLACK)", unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(ns), 0, 0, 0))
+}
+
+// ProbeStop makes a clock_nanosleep call with clock id clock that the
+// kernel rejects (EINVAL, before it reads any argument), carrying arg in
+// its fourth register: a traced call the tracer can time.
+func ProbeStop(clock int32, arg int64) {
+	_, _, _ = unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, uintptr(clock), 0, 0, uintptr(arg), 0, 0)
+}
+
 // InstallSeccomp installs prog on the calling thread only (no TSYNC): the
 // caller locks its OS thread and execs from it, so the new program and every
 // descendant inherit the filter.

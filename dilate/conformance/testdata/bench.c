@@ -4,6 +4,11 @@
 //   bench trap N            per-call ns of poll(ready fd, 1 ms) and
 //                           futex(WAIT, wrong value, 1 ms): p50 p99 each
 //   bench sleep N US        virtual error of N nanosleeps of US us: p50 p99
+//                           min
+//   bench early N US        smallest error (ns, by its own clock) of N
+//                           waits of US us each: nanosleep (glibc:
+//                           clock_nanosleep REALTIME relative), raw
+//                           nanosleep, futex WAIT, ppoll; negative = early
 //   bench quiet N           N of each call the filter must NOT trap: futex
 //                           WAKE and WAIT without timeout, poll and
 //                           epoll_wait with timeout 0, clock_gettime
@@ -35,7 +40,7 @@ static int cmp(const void *a, const void *b)
 static void pct(const char *name, long long *v, int n)
 {
 	qsort(v, n, sizeof *v, cmp);
-	printf("%s %lld %lld\n", name, v[n / 2], v[n * 99 / 100]);
+	printf("%s %lld %lld %lld\n", name, v[n / 2], v[n * 99 / 100], v[0]);
 }
 
 static long n;
@@ -105,6 +110,26 @@ int main(int argc, char **argv)
 			now();
 		}
 		printf("quiet %ld\n", n);
+		return 0;
+	}
+	if (!strcmp(argv[1], "early")) {
+		long long us = atoll(argv[3]);
+		struct timespec ts = {us / 1000000, us % 1000000 * 1000};
+		const char *names[] = {"nanosleep", "rawnanosleep", "futex", "ppoll"};
+		int word = 0;
+		for (int k = 0; k < 4; k++) {
+			for (long i = 0; i < n; i++) {
+				long long t0 = now();
+				switch (k) {
+				case 0: nanosleep(&ts, NULL); break;
+				case 1: syscall(SYS_nanosleep, &ts, NULL); break;
+				case 2: syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0); break;
+				case 3: ppoll(NULL, 0, &ts, NULL); break;
+				}
+				v[i] = now() - t0 - us * 1000;
+			}
+			pct(names[k], v, n);
+		}
 		return 0;
 	}
 	if (!strcmp(argv[1], "sleep")) {
