@@ -23,6 +23,8 @@ type Engine struct {
 	contents []content // per distinct non-zero content (pageindex ID)
 	dunits   []dunit   // per (content, domain) pair
 
+	nextReader PageReader // for the next AddSource (SetNextReader)
+
 	present int64         // pages given through AddPage (KSM scans these)
 	scan    time.Duration // time spent in AddPage
 
@@ -122,6 +124,11 @@ func (e *Engine) AddSourceReader(name string, dom Domain, r PageReader) int {
 	return i
 }
 
+// SetNextReader makes the next AddSource declare its source as
+// AddSourceReader does, re-read through r: for callers that add sources
+// through code that calls AddSource (store.Ingest). A nil r cancels it.
+func (e *Engine) SetNextReader(r PageReader) { e.nextReader = r }
+
 // loadExternal re-reads content id (first seen in a PageReader source).
 func (e *Engine) loadExternal(id pageindex.ID, buf []byte) ([]byte, error) {
 	c := &e.contents[id]
@@ -143,7 +150,8 @@ func (e *Engine) AddSource(name string, dom Domain) int {
 		di = int32(len(e.domains))
 		e.domains[dom] = di
 	}
-	e.sources = append(e.sources, source{name: name, dom: dom, domIdx: di})
+	e.sources = append(e.sources, source{name: name, dom: dom, domIdx: di, reader: e.nextReader})
+	e.nextReader = nil
 	return len(e.sources) - 1
 }
 

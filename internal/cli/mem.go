@@ -88,6 +88,10 @@ func analyze(ctx context.Context, specs []string, f memFlags, stderr io.Writer) 
 	a := &analysis{}
 	for i, s := range srcs {
 		bar.start(fmt.Sprintf("[%d/%d] %s", i+1, len(srcs), s.Name()), s.FileSize())
+		if r, ok := source.Rereader(s); ok {
+			// a file: the engine re-reads its pages instead of copying them
+			e.SetNextReader(r)
+		}
 		m, err := store.Ingest(ctx, e, s, bar.add)
 		bar.done()
 		if err != nil {

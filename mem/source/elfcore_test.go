@@ -65,6 +65,7 @@ func TestELFCoreFromGcore(t *testing.T) {
 	if !ok || !bytes.Equal(got, sourcetest.Expected(99)) {
 		t.Fatalf("filler's pages not found intact in the core (found %v)", ok)
 	}
+	checkReread(t, s, &c)
 	// Residue plus segment data cover the file exactly once.
 	var covered int64
 	for _, e := range s.Residue() {

@@ -19,6 +19,7 @@ type fileSource struct {
 	regions []Region
 	residue []Extent
 	buf     []byte
+	pt      pageTable // for ReadPage
 }
 
 func openFile(path string) (*os.File, int64, error) {

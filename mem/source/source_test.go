@@ -127,6 +127,7 @@ func TestRawSparseUnaligned(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatal("content differs")
 	}
+	checkReread(t, s, &c)
 	// The hole must have been skipped with SEEK_HOLE, not read.
 	if c.zeroRun < (60<<20)/PageSize {
 		t.Fatalf("only %d pages reported as holes", c.zeroRun)
@@ -206,6 +207,7 @@ func TestFirecrackerRegions(t *testing.T) {
 	if !bytes.Equal(all, data) {
 		t.Fatal("content differs")
 	}
+	checkReread(t, s, &c)
 	os.WriteFile(js, []byte(`[{"size":16384,"offset":40960}]`), 0o600)
 	if _, err := Open("fc:"+mem+","+js, Options{}); !errors.Is(err, ErrTruncated) {
 		t.Fatalf("region past the end: %v", err)
