@@ -57,6 +57,29 @@ func matchLen(a, b []byte) int {
 	return i
 }
 
+const (
+	lo7 = 0x7f7f7f7f7f7f7f7f
+	hi1 = 0x8080808080808080
+)
+
+// nextRun, given x (8 target bytes XOR the reference bytes at the current
+// displacement) whose low minRep bytes differ, returns the first k in 1..7
+// where minRep equal bytes start (k <= 4) or where equal bytes reach the end
+// of x (k >= 5: the run may go on), or 8 if there is none. No position
+// before it has a minRep-byte match.
+func nextRun(x uint64) int {
+	eq := ^(((x & lo7) + lo7) | x) & hi1 // 0x80 in each equal byte
+	run := eq & (eq >> 8) & (eq >> 16) & (eq >> 24)
+	s7 := eq & (0x80 << 56)
+	s6 := eq & (s7 >> 8)
+	s5 := eq & (s6 >> 8)
+	cand := run | s5 | s6 | s7
+	if cand == 0 {
+		return 8
+	}
+	return bits.TrailingZeros64(cand) >> 3
+}
+
 func (t *anchors) index(ref []byte) {
 	clear(t[:])
 	if len(ref) > 0xFFFE {
@@ -118,6 +141,19 @@ func (e *Encoder) encode(dst, ref, target []byte, limit int, t *anchors, keyed b
 				r = p
 				m = matchLen(target[i:], ref[r:])
 			}
+		}
+		if m == 0 && misses < 8 && r >= 0 && r+8 <= len(ref) && i+8 <= n {
+			// The next positions, up to the next aligned one, are misses
+			// too unless minRep bytes match there: skip them at once, as
+			// single steps would (misses stays below 16).
+			x := load64(target, i) ^ load64(ref, r)
+			s := min(nextRun(x), anchorStep-i%anchorStep)
+			misses += s
+			i += s
+			if len(out)+i-lit > limit {
+				return out[:0], ErrTooLarge
+			}
+			continue
 		}
 		if m == 0 {
 			misses++
