@@ -171,8 +171,13 @@ func (e *Encoder) encode(dst, ref, target []byte, limit int, t *anchors, keyed b
 			m++
 		}
 		out = appendLiteral(out, target[lit:i])
-		out = binary.AppendUvarint(out, uint64(m)<<1|1)
-		out = binary.AppendVarint(out, int64(r-i-disp))
+		// most copies are short and keep the displacement: two bytes
+		if v, d := uint64(m)<<1|1, int64(r-i-disp); v < 0x80 && d > -64 && d < 64 {
+			out = append(out, byte(v), byte(d<<1^d>>63))
+		} else {
+			out = binary.AppendUvarint(out, v)
+			out = binary.AppendVarint(out, d)
+		}
 		disp = r - i
 		i += m
 		lit = i
@@ -204,7 +209,11 @@ func appendLiteral(out, b []byte) []byte {
 	if len(b) == 0 {
 		return out
 	}
-	out = binary.AppendUvarint(out, uint64(len(b))<<1)
+	if len(b) < 0x40 {
+		out = append(out, byte(len(b)<<1))
+	} else {
+		out = binary.AppendUvarint(out, uint64(len(b))<<1)
+	}
 	return append(out, b...)
 }
 
