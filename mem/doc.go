@@ -18,7 +18,9 @@
 // itself against the best few (package delta) and keeps the smallest patch if
 // it is at most MaxPatch bytes and smaller than the page would compress to.
 // A page that was patched is never a reference (no chains); references are
-// stored whole. A reference whose patches save less than compressing it would
+// stored whole. A canonical page with duplicates is patched like any other,
+// so a shared page decodes in at most two steps (the canonical page's patch
+// over its raw reference). A reference whose patches save less than compressing it would
 // have saved gives up its patches. Compression: what is left is compressed
 // with the configured codec (package codec) and kept compressed only if at
 // most MaxCompressed bytes; raw otherwise.
@@ -43,8 +45,9 @@
 // patches its encodings use (about the stored payload) plus the page tables,
 // and the scan's arena and indexes are released.
 //
-// A source added with AddSourceReader (a file, a snapshot: anything that can
-// be read again) costs no page copy at all: its distinct pages are only
+// A source added with AddSourceReader, or after SetNextReader (a file, a
+// snapshot: anything that can be read again; mem/source's file sources are
+// added so by analyze and pack) costs no page copy at all: its distinct pages are only
 // hashed and indexed, and re-read through its PageReader, checked against
 // their hash, whenever their bytes are needed.
 //

@@ -77,7 +77,6 @@ type dunit struct {
 	dom     int32
 	first   PageRef
 	next    uint32 // next dunit of the same content (noUnit ends)
-	dup     bool   // more than one page has this content in this domain
 }
 
 const noUnit = ^uint32(0)
@@ -219,9 +218,7 @@ func (e *Engine) addPage(s *source, src int, data []byte) error {
 	for u != noUnit && e.dunits[u].dom != s.domIdx {
 		u = e.dunits[u].next
 	}
-	if u != noUnit {
-		e.dunits[u].dup = true
-	} else {
+	if u == noUnit {
 		if len(e.dunits) >= int(noUnit) {
 			return &PageError{Source: src, Page: s.pages, Err: ErrTooLarge}
 		}

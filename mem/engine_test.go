@@ -171,7 +171,12 @@ func (c *corpus) check(t testing.TB, res *Result, cross bool) {
 				}
 			case KindShared, KindPatched:
 				ref := res.Page(enc.Ref.Source, int64(enc.Ref.Page))
-				if enc.Kind == KindShared && ref.Kind != KindRaw && ref.Kind != KindCompressed {
+				if enc.Kind == KindShared && ref.Kind == KindPatched {
+					// two steps at most: the patch's reference is raw
+					if r2 := res.Page(ref.Ref.Source, int64(ref.Ref.Page)); r2.Kind != KindRaw {
+						t.Fatalf("shared page %d/%d refers to a page patched against a %s page", s, p, r2.Kind)
+					}
+				} else if enc.Kind == KindShared && ref.Kind != KindRaw && ref.Kind != KindCompressed {
 					t.Fatalf("shared page %d/%d refers to a %s page", s, p, ref.Kind)
 				}
 				if enc.Kind == KindPatched && ref.Kind != KindRaw {

@@ -99,15 +99,12 @@ func ratio(a, b int64) float64 {
 
 // unitSets returns the units of the configured mode and of the other one.
 func (e *Engine) unitSets() (primary, alt *unitSet) {
-	global := &unitSet{n: len(e.contents), dup: make([]bool, len(e.contents))}
+	global := &unitSet{n: len(e.contents)}
 	perDomain := &unitSet{n: len(e.dunits), content: make([]uint32, len(e.dunits)),
-		group: make([]int32, len(e.dunits)), dup: make([]bool, len(e.dunits))}
+		group: make([]int32, len(e.dunits))}
 	for i, d := range e.dunits {
 		perDomain.content[i] = d.content
 		perDomain.group[i] = d.dom
-		perDomain.dup[i] = d.dup
-		// a content in two domains, or twice in one, has duplicates
-		global.dup[d.content] = global.dup[d.content] || d.dup || e.contents[d.content].head != uint32(i) || d.next != noUnit
 	}
 	if e.cfg.CrossDomain {
 		return global, perDomain

@@ -48,8 +48,9 @@ type PageRef struct {
 type Encoded struct {
 	Kind Kind
 	// Ref is the canonical page (KindShared) or the reference page
-	// (KindPatched). A canonical page is itself raw or compressed; a
-	// reference page is itself raw.
+	// (KindPatched). A canonical page is itself raw, compressed or
+	// patched; a reference page is itself raw. So a shared page decodes in
+	// at most two steps: its canonical page's patch over a raw reference.
 	Ref PageRef
 	// Codec names the compression codec of a KindCompressed page.
 	Codec string

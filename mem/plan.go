@@ -19,7 +19,6 @@ type unitSet struct {
 	n       int
 	content []uint32 // nil: unit i is content i
 	group   []int32  // nil: one group
-	dup     []bool   // unit has more than one page: never patched
 }
 
 func (us *unitSet) contentOf(i int) uint32 {
@@ -152,12 +151,6 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 			dets[g] = det
 		}
 		det.Features(page, &f)
-		if us.dup[i] {
-			// its duplicates point at it as shared pages, which must
-			// decode in one step: it stays whole (and may be a reference)
-			det.Insert(&f, uint32(i))
-			continue
-		}
 		cands = det.Lookup(&f, e.cfg.Candidates, cands[:0])
 		p.det.Examined++
 		if len(cands) > 0 {

@@ -14,7 +14,7 @@ type KindCounts struct {
 // Totals is the accounting of a set of pages. All sizes are bytes.
 type Totals struct {
 	// Pages counts pages by final kind (a canonical page counts as
-	// compressed or raw, its duplicates as shared).
+	// patched, compressed or raw, its duplicates as shared).
 	Pages KindCounts `json:"pages"`
 	// Bytes is the stored payload by kind: patch bytes, compressed bytes,
 	// raw bytes (zero and shared pages store nothing).

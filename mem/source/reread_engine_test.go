@@ -149,3 +149,76 @@ func TestRereadChangedFile(t *testing.T) {
 	}
 	t.Logf("truncated: %v", err)
 }
+
+// Two identical files analyzed together: every page of the second is
+// shared with the first, and the first's similar pages are still patched
+// (a shared page then decodes in two steps: its canonical page's patch
+// over a raw reference). The store decodes every page of both exactly.
+func TestIdenticalFilesPatchedAndStored(t *testing.T) {
+	path, want := image(t)
+	dup := filepath.Join(t.TempDir(), "img2")
+	if err := os.WriteFile(dup, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := mem.NewEngine(mem.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metas []store.Meta
+	for _, p := range []string{path, dup} {
+		s, err := source.Open(p, source.Options{Domain: "one"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r, _ := source.Rereader(s)
+		e.SetNextReader(r)
+		m, err := store.Ingest(context.Background(), e, s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		metas = append(metas, m)
+	}
+	res, err := e.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := res.Stats.Sources
+	if per[0].Totals.Pages.Patched == 0 || per[1].Totals.Pages.Shared == 0 ||
+		per[1].Totals.Pages.Patched+per[1].Totals.Pages.Raw+per[1].Totals.Pages.Compressed != 0 {
+		t.Fatalf("first copy %+v, second copy %+v: want patches in the first, only shared and zero pages in the second",
+			per[0].Totals.Pages, per[1].Totals.Pages)
+	}
+	st := filepath.Join(t.TempDir(), "s.vmx")
+	if _, err := store.Write(context.Background(), st, res, metas); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Verify(nil); err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, source.PageSize)
+	twoStep := 0
+	for src := range 2 {
+		for p := int64(0); p*source.PageSize < int64(len(want)); p++ {
+			if err := s.ReadPage(src, uint64(p), dst); err != nil {
+				t.Fatal(err)
+			}
+			page := make([]byte, source.PageSize)
+			copy(page, want[p*source.PageSize:])
+			if !bytes.Equal(dst, page) {
+				t.Fatalf("source %d page %d differs", src, p)
+			}
+			if enc := res.Page(src, p); enc.Kind == mem.KindShared && res.Page(enc.Ref.Source, enc.Ref.Page).Kind == mem.KindPatched {
+				twoStep++
+			}
+		}
+	}
+	if twoStep == 0 {
+		t.Fatal("no shared page refers to a patched page")
+	}
+}
