@@ -41,6 +41,7 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 	const report = "\nprint('late', time.monotonic_ns() - t - 100000000, flush=True)"
 	waits := map[string]string{
 		"nanosleep-relative":  "libc.nanosleep(ctypes.byref(TS(0, 100000000)), None)",
+		"nanosleep-raw":       "libc.syscall(35, ctypes.byref(TS(0, 100000000)), None)",
 		"clock_nanosleep-abs": "time.sleep(0.1)",
 		"futex-abs":           "threading.Event().wait(0.1)",
 		"select":              "select.select([], [], [], 0.1)",
