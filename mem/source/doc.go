@@ -9,6 +9,12 @@
 // Nothing is ever loaded whole: files are read in 4 MiB chunks, live processes
 // with one process_vm_readv per 4 MiB batch.
 //
+// File sources are also Rereadable: ReadPage reads any page again, by its
+// number in Scan's order, so the engine can hash and index a file without
+// keeping a copy of its pages and re-read them when it needs their bytes
+// (checking each against its hash: a file changed since the scan is an
+// error, never a wrong result). Live processes are not: their memory moves.
+//
 // Every source belongs to a trust domain. A live process's default domain is
 // "uid:<uid>" (processes of one user can already read each other's memory,
 // so sharing among them widens nothing); every file is its own domain.
