@@ -103,12 +103,13 @@ func sleepEntry(clockArg, reqArg, flagsArg, remArg int) entryFunc {
 			return false, nil
 		}
 		rem := arg(regs, remArg)
-		c.noExit = abs || rem == 0 // nothing to scale at exit
-		if !abs && c.noExit && clockArg >= 0 {
-			if need, err, ok := t.absSleep(th, c, regs, id, clockArg, reqArg, flagsArg); ok {
+		if !abs && clockArg >= 0 {
+			c.noExit = true
+			if need, err, ok := t.absSleep(th, c, regs, id, clockArg, reqArg, flagsArg, rem); ok {
 				return need, err
 			}
 		}
+		c.noExit = abs || rem == 0 // nothing to scale at exit
 		need, err := rewriteTs(th, c, regs, reqArg, 0, f)
 		if need && id.Kind() == vclock.KindWall {
 			c.recordWait(c.saved.Orig_rax, reqArg, false, abs, id, c.virt)

@@ -36,6 +36,9 @@ type thread struct {
 	// passNext: the next seccomp stop is a re-armed call re-executing with
 	// already converted arguments.
 	passNext bool
+	// rem is the remaining-time output of the sleep absSleep made
+	// absolute, written at an interrupting signal (sleeps.go).
+	rem uint64
 }
 
 // call is a rewritten syscall between its seccomp stop and its exit stop.
@@ -228,6 +231,9 @@ func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
 	// watcher's kick after a clock change (rearm.go).
 	if sig == syscall.SIGSTOP && t.s.takeKick(tid) {
 		return t.rearm(th)
+	}
+	if err := t.remainingAtSignal(th); err != nil {
+		return err
 	}
 	return t.cont(th, int(sig))
 }

@@ -79,8 +79,8 @@ func (t *tracer) seccompStop(th *thread) error {
 		th.passNext = false
 		return t.cont(th, 0)
 	}
-	prevWait := th.inflight
-	th.inflight = nil
+	prevWait, prevRem := th.inflight, th.rem
+	th.inflight, th.rem = nil, 0
 	restart := th.restart
 	th.restart = nil
 	var entry entryFunc
@@ -125,7 +125,7 @@ func (t *tracer) seccompStop(th *thread) error {
 	case c.wait != nil && err == nil && need:
 		th.inflight = c.wait
 	case c.ours:
-		th.inflight = prevWait // the same wait, re-executed
+		th.inflight, th.rem = prevWait, prevRem // the same wait, re-executed
 	}
 	if (th.inflight != nil) != (prevWait != nil) {
 		t.s.setWaiting(th, th.inflight != nil)

@@ -24,6 +24,10 @@ import (
 //     sleep on MONOTONIC, to the same deadline: then neither the
 //     supervisor's work nor the tracee's resumption after the stop counts.
 //     (The kernel runs relative REALTIME sleeps on MONOTONIC too.)
+//     With a remaining-time output (glibc's sleep, libstdc++'s sleep_for)
+//     it skips the exit stop too, which would add a second stop's
+//     latency after the sleep: an interrupting signal's delivery stop
+//     writes the virtual time left instead (remainingAtSignal).
 //   - The tracees run with a small timer slack (traceeSlack), set by the
 //     launcher before exec and inherited by every descendant.
 
@@ -69,13 +73,14 @@ func (t *tracer) relSleep(p *vclock.Params) conv {
 	}
 }
 
-// absSleep rewrites a relative clock_nanosleep on id with no remaining-time
-// output into an absolute one on MONOTONIC ending at the supervisor's wake
-// plus the real timeout (ok false: not applicable, rewrite it as relative).
+// absSleep rewrites a relative clock_nanosleep on id into an absolute one
+// on MONOTONIC ending at the supervisor's wake plus the real timeout (ok
+// false: not applicable, rewrite it as relative). rem is the caller's
+// remaining-time output (0: none), written at an interrupting signal.
 // The clock id and flags registers then stay rewritten after the call, as
 // the timespec pointer does (see doc.go); a restart re-executes the call
 // as it is, and a re-arm (rearm.go) writes an absolute deadline.
-func (t *tracer) absSleep(th *thread, c *call, regs *linux.Regs, id vclock.ClockID, clockArg, reqArg, flagsArg int) (need bool, err error, ok bool) {
+func (t *tracer) absSleep(th *thread, c *call, regs *linux.Regs, id vclock.ClockID, clockArg, reqArg, flagsArg int, rem uint64) (need bool, err error, ok bool) {
 	if t.s.cfg.PlainSleeps || c.p.Paused || (id != vclock.Monotonic && id != vclock.Realtime) {
 		return false, nil, false
 	}
@@ -93,7 +98,46 @@ func (t *tracer) absSleep(th *thread, c *call, regs *linux.Regs, id vclock.Clock
 	setArg(regs, flagsArg, timerAbstime)
 	c.recordWait(c.saved.Orig_rax, reqArg, false, false, vclock.Monotonic, c.virt)
 	c.wait.absReal = true
+	th.rem = rem
 	return true, nil, true
+}
+
+// remainingAtSignal runs at a signal-delivery stop: if the thread is in a
+// sleep made absolute by absSleep whose caller wants the time left, and
+// the signal interrupted it, it writes the virtual time left to the
+// caller's output (as the kernel would for a relative sleep). When the
+// call is restarted rather than failed with EINTR, the output is only
+// overwritten, which POSIX leaves unspecified.
+func (t *tracer) remainingAtSignal(th *thread) error {
+	w := th.inflight
+	if th.rem == 0 || w == nil || !w.absReal {
+		return nil
+	}
+	var regs linux.Regs
+	if err := linux.PtraceGetRegs(th.tid, &regs); err != nil {
+		return ignoreGone(err)
+	}
+	switch retErrno(&regs) {
+	case errnoEINTR, errRestartSys, errRestartNoInt, errRestartNoHand, errRestartBlock:
+	default:
+		return nil
+	}
+	if regs.Orig_rax != w.nr || !ours(th, arg(&regs, w.arg)) {
+		return nil
+	}
+	p, err := t.params()
+	if err != nil {
+		return err
+	}
+	now, err := linux.ClockGettime(int32(vclock.Monotonic))
+	if err != nil {
+		return nil
+	}
+	sec, nsec := nsToTs(max(0, w.deadline(now)-p.Virt(vclock.Monotonic, now)))
+	if err := (mem{th.tid}).write(th.rem, sec, nsec); err != nil && !gone(err) {
+		return &TraceeError{Tid: th.tid, Op: "writing the time left of an interrupted sleep", Err: err}
+	}
+	return nil
 }
 
 // Stop latency. Between a tracee's syscall and the supervisor's wake lie

@@ -7,8 +7,9 @@
 //                           min
 //   bench early N US        smallest error (ns, by its own clock) of N
 //                           waits of US us each: nanosleep (glibc:
-//                           clock_nanosleep REALTIME relative), raw
-//                           nanosleep, futex WAIT, ppoll; negative = early
+//                           clock_nanosleep REALTIME relative), the same
+//                           with a remaining-time output, raw nanosleep,
+//                           futex WAIT, ppoll; negative = early
 //   bench quiet N           N of each call the filter must NOT trap: futex
 //                           WAKE and WAIT without timeout, poll and
 //                           epoll_wait with timeout 0, clock_gettime
@@ -115,16 +116,18 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "early")) {
 		long long us = atoll(argv[3]);
 		struct timespec ts = {us / 1000000, us % 1000000 * 1000};
-		const char *names[] = {"nanosleep", "rawnanosleep", "futex", "ppoll"};
+		const char *names[] = {"nanosleep", "nanosleeprem", "rawnanosleep", "futex", "ppoll"};
 		int word = 0;
-		for (int k = 0; k < 4; k++) {
+		struct timespec rem;
+		for (int k = 0; k < 5; k++) {
 			for (long i = 0; i < n; i++) {
 				long long t0 = now();
 				switch (k) {
 				case 0: nanosleep(&ts, NULL); break;
-				case 1: syscall(SYS_nanosleep, &ts, NULL); break;
-				case 2: syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0); break;
-				case 3: ppoll(NULL, 0, &ts, NULL); break;
+				case 1: nanosleep(&ts, &rem); break;
+				case 2: syscall(SYS_nanosleep, &ts, NULL); break;
+				case 3: syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0); break;
+				case 4: ppoll(NULL, 0, &ts, NULL); break;
 				}
 				v[i] = now() - t0 - us * 1000;
 			}
