@@ -58,6 +58,13 @@
 //     clock_nanosleep interrupted into restart_syscall keep their remaining
 //     time scaled (the kernel's restart block already holds the real
 //     deadline).
+//   - Sleep accuracy (sleeps.go). Relative waits count from when the
+//     supervisor woke for the stop, less a probed lower bound of the
+//     stop's latency; glibc's relative clock_nanosleep becomes an absolute
+//     sleep on MONOTONIC (its time left, if asked for, is written at the
+//     interrupting signal's delivery stop, so it needs no exit stop, and
+//     its clock id and flags registers stay rewritten); the launcher sets
+//     a 5 us timer slack before exec.
 //
 // Known limits: rdtsc/rdtscp cannot be trapped on this kernel (PR_SET_TSC
 // has no effect), so programs that read the TSC directly see real time;
