@@ -133,7 +133,10 @@ func (t *tracer) remainingAtSignal(th *thread) error {
 	if err != nil {
 		return nil
 	}
-	sec, nsec := nsToTs(max(0, w.deadline(now)-p.Virt(vclock.Monotonic, now)))
+	// The time left as of the supervisor's wake for this stop: the closest
+	// it knows to the moment the signal interrupted the sleep.
+	woke := now - int64(time.Since(t.woke))
+	sec, nsec := nsToTs(max(0, w.deadline(now)-p.Virt(vclock.Monotonic, woke)))
 	if err := (mem{th.tid}).write(th.rem, sec, nsec); err != nil && !gone(err) {
 		return &TraceeError{Tid: th.tid, Op: "writing the time left of an interrupted sleep", Err: err}
 	}
