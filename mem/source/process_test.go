@@ -91,7 +91,7 @@ func TestProcessFileBackedReadsMore(t *testing.T) {
 
 func TestProcessExitsMidRead(t *testing.T) {
 	testutil.MustRoot(t)
-	checkFDs(t)
+	testutil.CheckFDs(t)
 	f := sourcetest.Start(t, 3)
 	s, err := OpenProcess(f.PID(), true)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmux/vmux/internal/testutil"
 	"github.com/vmux/vmux/mem/source/sourcetest"
 )
 
@@ -84,7 +85,7 @@ func (c *collect) bytes(i int, off, n uint64) []byte {
 }
 
 func TestRawSparseUnaligned(t *testing.T) {
-	checkFDs(t)
+	testutil.CheckFDs(t)
 	path := filepath.Join(t.TempDir(), "img")
 	f, err := os.Create(path)
 	if err != nil {
@@ -161,7 +162,7 @@ func TestRawEmptyAndErrors(t *testing.T) {
 }
 
 func TestRawShrinksWhileRead(t *testing.T) {
-	checkFDs(t)
+	testutil.CheckFDs(t)
 	path := filepath.Join(t.TempDir(), "img")
 	if err := os.WriteFile(path, bytes.Repeat([]byte{7}, 3*ChunkSize), 0o600); err != nil {
 		t.Fatal(err)
@@ -178,7 +179,7 @@ func TestRawShrinksWhileRead(t *testing.T) {
 }
 
 func TestFirecrackerRegions(t *testing.T) {
-	checkFDs(t)
+	testutil.CheckFDs(t)
 	dir := t.TempDir()
 	mem := filepath.Join(dir, "mem")
 	data := make([]byte, 10*PageSize)
