@@ -272,36 +272,20 @@ func backCPU(p *vclock.Params) conv {
 // rewriteTs copies the timespec at argument i, converted by f, into the
 // call's scratch slot (offset off) and points the argument there.
 func rewriteTs(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv) (bool, error) {
-	addr := arg(regs, i)
-	if addr == 0 || ours(th, addr) {
-		c.ours = addr != 0
-		return false, nil
-	}
-	m := mem{th.tid}
-	v, err := m.read(addr, 2)
-	if err != nil {
-		return false, nil // the kernel reports EFAULT itself
-	}
-	ns, ok := tsToNs(v[0], v[1])
-	if !ok {
-		return false, nil
-	}
-	c.virt = ns
-	slot, ok := c.scratch(th)
-	if !ok {
-		return false, errNoScratch
-	}
-	sec, nsec := nsToTs(f(ns))
-	if err := m.write(slot+off, sec, nsec); err != nil {
-		return false, err
-	}
-	c.wrote = [2]int64{sec, nsec}
-	setArg(regs, i, slot+off)
-	return true, nil
+	return rewritePair(th, c, regs, i, off, f, tsToNs, nsToTs)
 }
 
 // rewriteTv is rewriteTs for a timeval, rounding the real value up.
 func rewriteTv(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv) (bool, error) {
+	return rewritePair(th, c, regs, i, off, f, tvToNs, nsToTvUp)
+}
+
+// rewritePair does rewriteTs and rewriteTv: the two-word time value at
+// argument i is decoded, converted by f, encoded into the scratch slot and
+// the argument pointed there. A value it cannot read or decode is left to
+// the kernel, which reports EFAULT or EINVAL itself.
+func rewritePair(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv,
+	decode func(a, b int64) (int64, bool), encode func(int64) (int64, int64)) (bool, error) {
 	addr := arg(regs, i)
 	if addr == 0 || ours(th, addr) {
 		c.ours = addr != 0
@@ -312,7 +296,7 @@ func rewriteTv(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv)
 	if err != nil {
 		return false, nil
 	}
-	ns, ok := tvToNs(v[0], v[1])
+	ns, ok := decode(v[0], v[1])
 	if !ok {
 		return false, nil
 	}
@@ -321,11 +305,11 @@ func rewriteTv(th *thread, c *call, regs *linux.Regs, i int, off uint64, f conv)
 	if !ok {
 		return false, errNoScratch
 	}
-	sec, usec := nsToTvUp(f(ns))
-	if err := m.write(slot+off, sec, usec); err != nil {
+	a, b := encode(f(ns))
+	if err := m.write(slot+off, a, b); err != nil {
 		return false, err
 	}
-	c.wrote = [2]int64{sec, usec}
+	c.wrote = [2]int64{a, b}
 	setArg(regs, i, slot+off)
 	return true, nil
 }
