@@ -6,7 +6,7 @@ BIN         := bin/vmux
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the tests, benchmarks and demo use (real peers and baselines).
 APT_PKGS    := iperf3 faketime strace gdb iproute2 iputils-ping procps \
-               redis-server memcached nginx-light etcd-server default-jdk-headless \
+               redis-server memcached nginx-light default-jdk-headless \
                gcc libc6-dev make python3 perl nodejs
 DEPS_STAMP  := /var/tmp/vmux-deps.$(shell echo $(APT_PKGS) | md5sum | cut -c1-12)
 
