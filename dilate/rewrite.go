@@ -317,26 +317,26 @@ func rewritePair(th *thread, c *call, regs *linux.Regs, i int, off uint64, f con
 // scaleTsAt converts the n timespecs at addr in place (remaining times,
 // timer values the kernel wrote).
 func scaleTsAt(m mem, addr uint64, n int, f conv) error {
-	if addr == 0 {
-		return nil
-	}
-	v, err := m.read(addr, 2*n)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < n; i++ {
-		ns, ok := tsToNs(v[2*i], v[2*i+1])
-		if !ok {
-			continue
-		}
-		v[2*i], v[2*i+1] = nsToTs(f(ns))
-	}
-	return m.write(addr, v...)
+	return scalePairsAt(m, addr, n, f, tsToNs, nsToTs)
 }
 
 // scaleTvAt is scaleTsAt for timevals (truncating to microseconds, except
 // that a positive remaining time stays positive).
 func scaleTvAt(m mem, addr uint64, n int, f conv) error {
+	keepPositive := func(ns int64) int64 {
+		r := f(ns)
+		if ns > 0 && r < nsPerUsec {
+			r = nsPerUsec
+		}
+		return r
+	}
+	return scalePairsAt(m, addr, n, keepPositive, tvToNs, nsToTvDown)
+}
+
+// scalePairsAt does scaleTsAt and scaleTvAt: each of the n two-word time
+// values at addr that decodes is converted by f and encoded back in place.
+func scalePairsAt(m mem, addr uint64, n int, f conv,
+	decode func(a, b int64) (int64, bool), encode func(int64) (int64, int64)) error {
 	if addr == 0 {
 		return nil
 	}
@@ -345,15 +345,11 @@ func scaleTvAt(m mem, addr uint64, n int, f conv) error {
 		return err
 	}
 	for i := 0; i < n; i++ {
-		ns, ok := tvToNs(v[2*i], v[2*i+1])
+		ns, ok := decode(v[2*i], v[2*i+1])
 		if !ok {
 			continue
 		}
-		r := f(ns)
-		if ns > 0 && r < nsPerUsec {
-			r = nsPerUsec
-		}
-		v[2*i], v[2*i+1] = nsToTvDown(r)
+		v[2*i], v[2*i+1] = encode(f(ns))
 	}
 	return m.write(addr, v...)
 }
