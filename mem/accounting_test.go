@@ -2,6 +2,7 @@ package mem
 
 import (
 	"bytes"
+	"github.com/vmux/vmux/mem/internal/pagetest"
 	"math/rand/v2"
 	"testing"
 )
@@ -10,8 +11,8 @@ import (
 // enough to work out by hand, in both sharing modes.
 func TestAccountingExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
-	x := memoryLike(r) // compressible
-	y := randomPage(r) // incompressible
+	x := pagetest.MemoryLike(r) // compressible
+	y := pagetest.Random(r)     // incompressible
 	y2 := bytes.Clone(y)
 	for i := range 10 {
 		y2[100+i*300] ^= 0xff // similar to y, still incompressible

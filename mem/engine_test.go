@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/vmux/vmux/mem/internal/pagetest"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,31 +17,6 @@ type corpus struct {
 	pages   [][][]byte // nil page = hole added with AddZeroPages
 }
 
-func memoryLike(r *rand.Rand) []byte {
-	b := make([]byte, PageSize)
-	for i := 0; i < PageSize; i += 8 {
-		switch r.UintN(4) {
-		case 0:
-		case 1:
-			b[i] = byte(r.UintN(16))
-		default:
-			v := 0x7f0000000000 + r.Uint64N(1<<20)*8
-			for k := 0; k < 6; k++ {
-				b[i+k] = byte(v >> (8 * k))
-			}
-		}
-	}
-	return b
-}
-
-func randomPage(r *rand.Rand) []byte {
-	b := make([]byte, PageSize)
-	for i := range b {
-		b[i] = byte(r.UintN(256))
-	}
-	return b
-}
-
 // newCorpus builds nsrc sources in two domains: shared library-like pages
 // common to all, per-source variants with small edits, shifted copies,
 // random pages, zero pages, holes and fill pages.
@@ -48,7 +24,7 @@ func newCorpus(seed uint64, nsrc, npages int) *corpus {
 	r := rand.New(rand.NewPCG(seed, 1))
 	common := make([][]byte, 16)
 	for i := range common {
-		common[i] = memoryLike(r)
+		common[i] = pagetest.MemoryLike(r)
 	}
 	c := &corpus{}
 	for s := 0; s < nsrc; s++ {
@@ -75,9 +51,9 @@ func newCorpus(seed uint64, nsrc, npages int) *corpus {
 			case 7:
 				pg = bytes.Repeat([]byte{byte(r.UintN(256))}, PageSize)
 			case 8:
-				pg = randomPage(r)
+				pg = pagetest.Random(r)
 			default:
-				pg = memoryLike(r)
+				pg = pagetest.MemoryLike(r)
 			}
 			ps = append(ps, pg)
 		}
@@ -403,7 +379,7 @@ func FuzzEngine(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, uint8(2))
 	f.Add([]byte{3, 3, 3, 35, 67, 99, 1, 1, 0, 0}, uint8(3))
 	r := rand.New(rand.NewPCG(11, 11))
-	bases := [][]byte{memoryLike(r), memoryLike(r), randomPage(r)}
+	bases := [][]byte{pagetest.MemoryLike(r), pagetest.MemoryLike(r), pagetest.Random(r)}
 	f.Fuzz(func(t *testing.T, spec []byte, nsrc uint8) {
 		if len(spec) > 256 {
 			spec = spec[:256]

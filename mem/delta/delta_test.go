@@ -3,6 +3,7 @@ package delta
 import (
 	"bytes"
 	"errors"
+	"github.com/vmux/vmux/mem/internal/pagetest"
 	"math/rand/v2"
 	"testing"
 )
@@ -13,32 +14,6 @@ const page = 4096
 // miss (before misses were skipped a word at a time).
 const encodeDeterministicTotal = 76908
 
-func randPage(r *rand.Rand) []byte {
-	b := make([]byte, page)
-	for i := range b {
-		b[i] = byte(r.UintN(256))
-	}
-	return b
-}
-
-// memoryLike is a page of small integers and pointers, as process memory is.
-func memoryLike(r *rand.Rand) []byte {
-	b := make([]byte, page)
-	for i := 0; i < page; i += 8 {
-		switch r.UintN(4) {
-		case 0:
-		case 1:
-			b[i] = byte(r.UintN(16))
-		default:
-			v := 0x7f0000000000 + r.Uint64N(1<<20)*8
-			for k := 0; k < 6; k++ {
-				b[i+k] = byte(v >> (8 * k))
-			}
-		}
-	}
-	return b
-}
-
 type pair struct {
 	name        string
 	ref, target []byte
@@ -47,7 +22,7 @@ type pair struct {
 
 func pairs(r *rand.Rand) []pair {
 	var ps []pair
-	base := memoryLike(r)
+	base := pagetest.MemoryLike(r)
 	edit := func(n int) []byte {
 		t := bytes.Clone(base)
 		for range n {
@@ -58,7 +33,7 @@ func pairs(r *rand.Rand) []pair {
 	shifted := func(s int) []byte {
 		t := make([]byte, page)
 		copy(t[s:], base)
-		copy(t[:s], randPage(r)[:s])
+		copy(t[:s], pagetest.Random(r)[:s])
 		return t
 	}
 	ps = append(ps,
@@ -71,8 +46,8 @@ func pairs(r *rand.Rand) []pair {
 		pair{"zero", make([]byte, page), make([]byte, page), 8},
 		pair{"same-byte", bytes.Repeat([]byte{0xab}, page), bytes.Repeat([]byte{0xab}, page), 8},
 		pair{"zero-to-ff", make([]byte, page), bytes.Repeat([]byte{0xff}, page), 0},
-		pair{"random-vs-random", randPage(r), randPage(r), 0},
-		pair{"empty-ref", nil, memoryLike(r), 0},
+		pair{"random-vs-random", pagetest.Random(r), pagetest.Random(r), 0},
+		pair{"empty-ref", nil, pagetest.MemoryLike(r), 0},
 		pair{"short-target", base, base[100:111], 0},
 		pair{"empty-target", base, nil, 4},
 	)
@@ -105,7 +80,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestLimit(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	a, b := randPage(r), randPage(r)
+	a, b := pagetest.Random(r), pagetest.Random(r)
 	if _, err := Encode(nil, a, b, 2048); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("random pages under a 2048-byte limit: err %v, want ErrTooLarge", err)
 	}
@@ -145,7 +120,7 @@ func FuzzDecode(f *testing.F) {
 		patch, _ := Encode(nil, p.ref, p.target, 0)
 		f.Add(patch, uint16(len(p.target)))
 	}
-	ref := memoryLike(r)
+	ref := pagetest.MemoryLike(r)
 	f.Fuzz(func(t *testing.T, patch []byte, n uint16) {
 		// guard bytes around dst catch writes past it
 		buf := make([]byte, int(n%8192)+64)
@@ -188,7 +163,7 @@ func FuzzRoundTrip(f *testing.F) {
 // beside a 4 KiB copy (baseline).
 func BenchmarkDecode(b *testing.B) {
 	r := rand.New(rand.NewPCG(7, 7))
-	ref := memoryLike(r)
+	ref := pagetest.MemoryLike(r)
 	target := bytes.Clone(ref)
 	for range 40 {
 		i := r.IntN(page/8) * 8
@@ -228,7 +203,7 @@ func TestEncodeKeyed(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	refs := make([][]byte, 12)
 	for i := range refs {
-		refs[i] = memoryLike(r)
+		refs[i] = pagetest.MemoryLike(r)
 	}
 	var keyed, plain Encoder
 	dst := make([]byte, page)
@@ -248,7 +223,7 @@ func TestEncodeKeyed(t *testing.T) {
 		// a key misused for other bytes: a stale table, still exact
 		var misused Encoder
 		misused.EncodeKeyed(nil, ref, target, 0, 1)
-		other := memoryLike(r)
+		other := pagetest.MemoryLike(r)
 		p, err := misused.EncodeKeyed(nil, other, target, 0, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -293,7 +268,7 @@ func TestEncodeDeterministic(t *testing.T) {
 	var e Encoder
 	total := 0
 	for range 200 {
-		ref := memoryLike(r)
+		ref := pagetest.MemoryLike(r)
 		target := bytes.Clone(ref)
 		for range r.IntN(200) {
 			target[r.IntN(page)] ^= byte(1 + r.UintN(255))
