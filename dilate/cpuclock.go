@@ -3,7 +3,7 @@ package dilate
 import (
 	"time"
 
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // CPU-time readings are real CPU time / s (s = share x k). vclock maps

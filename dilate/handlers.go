@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 var errNoScratch = errors.New("no free scratch slot (too many concurrent rewritten syscalls)")

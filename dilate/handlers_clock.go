@@ -2,7 +2,7 @@ package dilate
 
 import (
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Clock reads that reach the kernel (raw syscalls, CPU-time clocks, or

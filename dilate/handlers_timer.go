@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // timerClock finds the clock of a timerfd (fdinfo "clockid:") or of a POSIX

@@ -7,7 +7,7 @@ import (
 
 	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // paramCache gives the trace loop the clock's current parameters without

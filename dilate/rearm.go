@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Re-arming blocked calls after a rate change or a pause.

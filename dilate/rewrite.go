@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // entryFunc rewrites a syscall at its seccomp stop. It returns true when it

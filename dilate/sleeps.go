@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Sleep accuracy. A dilated wait pays a seccomp stop at entry: the

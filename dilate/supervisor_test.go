@@ -13,7 +13,7 @@ import (
 
 	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 func newClock(t *testing.T, k string, share string) *vdso.Clock {

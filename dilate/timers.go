@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Re-arming armed timers after a rate change or a pause.

@@ -12,7 +12,7 @@ import (
 	"github.com/vmux/vmux/dilate"
 	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Benchmarks run small programs natively, dilated (through the dilate

@@ -14,7 +14,7 @@ import (
 
 	"github.com/vmux/vmux/dilate"
 	"github.com/vmux/vmux/dilate/vdso"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // step is one B/E pair as observed.

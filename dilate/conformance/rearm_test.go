@@ -11,7 +11,7 @@ import (
 	"github.com/vmux/vmux/dilate"
 	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // TestClockChangesReachBlockedWaits: a rate change or a pause while a

@@ -11,7 +11,7 @@ import (
 
 	"github.com/vmux/vmux/dilate"
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // TestRateChangesUnderLoad runs the static Go and Java programs while the

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // libfaketime is Debian's faketime preload library (package faketime).

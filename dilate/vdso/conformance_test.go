@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
-	"github.com/vmux/vmux/vclock/vclocktest"
+	"github.com/vmux/vmux/rt/vclock"
+	"github.com/vmux/vmux/rt/vclock/vclocktest"
 )
 
 // realClock is the real thing behind vclocktest.Controller: the shared

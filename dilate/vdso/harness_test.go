@@ -15,7 +15,7 @@ import (
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 var (

@@ -12,7 +12,7 @@ import (
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // helperClockEnv makes the test binary a helper that changes the clock at

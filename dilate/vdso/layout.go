@@ -1,6 +1,6 @@
 package vdso
 
-import "github.com/vmux/vmux/vclock"
+import "github.com/vmux/vmux/rt/vclock"
 
 // Region layout, in bytes from the start of the mapping (AT_SYSINFO_EHDR).
 // vdso.lds and build.sh use the same ImageSize.

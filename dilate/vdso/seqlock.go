@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Seqlock write and read sides over c.mem. Callers hold c.mu.

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vmux/vmux/dilate/vdso"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 func init() { register(newClockCmd) }

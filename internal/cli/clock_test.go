@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/vmux/vmux/dilate/vdso"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 func runClockCLI(t *testing.T, args ...string) (string, error) {

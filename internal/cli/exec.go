@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/vmux/vmux/diecast/netd"
+	"github.com/vmux/vmux/diecast/node"
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/netd"
-	"github.com/vmux/vmux/node"
 )
 
 func init() { register(newExecCmd) }

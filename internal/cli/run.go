@@ -15,7 +15,7 @@ import (
 
 	"github.com/vmux/vmux/dilate"
 	"github.com/vmux/vmux/dilate/vdso"
-	"github.com/vmux/vmux/vclock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 func init() { register(newRunCmd) }

@@ -1,0 +1,329 @@
+package netd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmux/vmux/diecast/netem"
+	"github.com/vmux/vmux/diecast/node"
+	"github.com/vmux/vmux/diecast/topology"
+	"github.com/vmux/vmux/internal/linux"
+)
+
+// DaemonArg is the hidden vmux subcommand that runs DaemonMain.
+const DaemonArg = "__net-daemon"
+
+// daemonNice is the daemon's nice value (the daemon leads its own session
+// and process group, so this reaches none of the node workloads).
+const daemonNice = -10
+
+// readyFd is the pipe on which the daemon reports "ok" or its error to up.
+const readyFd = 3
+
+// DaemonMain is the experiment daemon: it brings up the experiment whose
+// spec up copied to /run/vmux/<name>/spec.yaml, reports on fd 3, forwards
+// packets until SIGTERM or SIGINT, then tears everything down. It returns
+// the exit status.
+func DaemonMain(name string) int {
+	linux.SetCloexec(readyFd) // node inits must not inherit it
+	os.Unsetenv(daemonEnv)
+	launcher := ""
+	if os.Getenv(dilateEnv) == "1" {
+		launcher = node.RunLauncherName
+	}
+	os.Unsetenv(dilateEnv)
+	lead, _ := time.ParseDuration(os.Getenv(leadEnv))
+	os.Unsetenv(leadEnv)
+	ready := os.NewFile(readyFd, "ready")
+	logf, err := os.OpenFile(logPath(name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintf(ready, "open log: %v\n", err)
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(logf, nil)).With("experiment", name)
+	// The emulator is the experiment's network hardware: host load must not
+	// starve it. Node inits reset their own nice to 0 (node.InitMain).
+	if err := linux.SetGroupNice(daemonNice); err != nil {
+		log.Warn("raise daemon priority", "err", err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	d, err := bringUp(name, launcher, lead, logf, log)
+	if err != nil {
+		log.Error("bring-up failed", "err", err)
+		if d != nil {
+			d.teardown() // before reporting: up then finds nothing left
+		}
+		fmt.Fprintf(ready, "%v\n", err)
+		ready.Close()
+		return 1
+	}
+	fmt.Fprintln(ready, "ok")
+	ready.Close()
+	log.Info("up", "nodes", len(d.nodes))
+	go d.writeStats(5 * time.Second)
+	s := <-sigs
+	log.Info("tearing down", "signal", s)
+	d.teardown()
+	log.Info("down")
+	return 0
+}
+
+type daemon struct {
+	name  string
+	log   *slog.Logger
+	net   *topology.Network
+	st    *State
+	nodes []*node.Node
+	emu   *netem.Emulator
+	done  chan struct{}
+	wg    sync.WaitGroup
+	// closing counts TUN fds still being closed (see asyncClose).
+	closing sync.WaitGroup
+}
+
+// asyncClose closes its TUN in the background. Closing a TUN fd
+// unregisters the interface synchronously, ~20 ms each under the rtnl lock
+// and RCU grace periods; the emulator closes its endpoints one by one, so
+// 64 nodes took over a second. In parallel the kernel overlaps the waits.
+type asyncClose struct {
+	*netem.TUN
+	wg   *sync.WaitGroup
+	once sync.Once
+}
+
+func (a *asyncClose) Close() error {
+	a.once.Do(func() {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.TUN.Close()
+		}()
+	})
+	return nil
+}
+
+// startWorkers bounds concurrent node starts: each is a fork/exec plus a
+// few cgroup and netlink writes; more than a few in parallel only contend.
+const startWorkers = 8
+
+func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog.Logger) (*daemon, error) {
+	nw, err := topology.Load(specPath(name))
+	if err != nil {
+		return nil, err
+	}
+	self, err := node.ProcStartTime(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{name: name, log: log, net: nw, done: make(chan struct{})}
+	d.st = &State{Name: name, TDF: nw.TDF, Launcher: launcher, Lead: lead, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
+		Daemon: Proc{Pid: os.Getpid(), StartTime: self}, Switches: nw.Switches, LogFile: logPath(name), Interface: TUNName}
+	if err := d.st.save(); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(hostsPath(name), hostsFile(nw), 0o644); err != nil {
+		return d, fmt.Errorf("write hosts file: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(sockPath(name, "x")), 0o755); err != nil {
+		return d, fmt.Errorf("create socket dir: %w", err)
+	}
+	d.nodes = make([]*node.Node, len(nw.Nodes))
+	eps := make([]netem.Endpoint, len(nw.Nodes))
+	var mu sync.Mutex // guards d.st.Nodes and its saves
+	errs := make([]error, len(nw.Nodes))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(startWorkers, len(nw.Nodes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				nd := nw.Nodes[i]
+				n, tun, err := d.startNode(nd, logf)
+				if err != nil {
+					errs[i] = fmt.Errorf("node %s: %w", nd.Name, err)
+					continue
+				}
+				d.nodes[i], eps[i] = n, &asyncClose{TUN: tun, wg: &d.closing}
+				mu.Lock()
+				d.st.Nodes = append(d.st.Nodes, nodeState(nw, nd, n))
+				err = d.st.save()
+				mu.Unlock()
+				if err != nil {
+					errs[i] = err
+				}
+			}
+		}()
+	}
+	for i := range nw.Nodes {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, ep := range eps {
+			if ep != nil {
+				ep.Close()
+			}
+		}
+		return d, err
+	}
+	byName := map[string]netem.Endpoint{}
+	for i, nd := range nw.Nodes {
+		byName[nd.Name] = eps[i]
+	}
+	d.emu, err = netem.New(nw, byName, netem.Options{Logger: log, Lead: lead})
+	if err != nil {
+		for _, ep := range eps {
+			ep.Close()
+		}
+		return d, err
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.emu.Run(); err != nil {
+			log.Error("emulator stopped", "err", err)
+		}
+	}()
+	for _, n := range d.nodes {
+		go d.watch(n)
+	}
+	d.sortNodes()
+	d.st.Ready = true
+	return d, d.st.save()
+}
+
+func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem.TUN, error) {
+	lim, err := Limits(nd, d.net.TDF)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := node.Start(node.Config{
+		Experiment: d.name, Name: nd.Name, Limits: lim, HostsFile: hostsPath(d.name),
+		Socket: sockPath(d.name, nd.Name), TDF: d.net.TDF, Log: logf,
+		Launcher: d.st.Launcher, Epoch: d.st.Created,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	tun, err := attachNode(n.NetnsPath(), nd.Prefix(d.net))
+	if err != nil {
+		_ = n.Stop(time.Second)
+		return nil, nil, err
+	}
+	return n, tun, nil
+}
+
+// Limits turns a node's spec into real cgroup limits at TDF k: a node that
+// should perceive c cores runs on c/k real cores (it sees k times more per
+// second of its time), and disk rates are divided by k likewise; memory is
+// not scaled.
+func Limits(nd *topology.Node, k float64) (node.Limits, error) {
+	l := node.Limits{
+		CPU: nd.CPU / k, Memory: int64(nd.Memory),
+		ReadBps: int64(float64(nd.Disk.Read) / k), WriteBps: int64(float64(nd.Disk.Write) / k),
+		ReadIOPS: int64(float64(nd.Disk.ReadIOPS) / k), WriteIOPS: int64(float64(nd.Disk.WriteIOPS) / k),
+	}
+	if err := l.Validate(); err != nil {
+		return l, fmt.Errorf("node %s at tdf %g: %w", nd.Name, k, err)
+	}
+	return l, nil
+}
+
+func nodeState(nw *topology.Network, nd *topology.Node, n *node.Node) NodeState {
+	lim, _ := Limits(nd, nw.TDF)
+	return NodeState{State: n.State(), Address: nd.Prefix(nw).String(), Group: nd.Group, CPU: lim.CPU, Memory: lim.Memory}
+}
+
+// sortNodes puts the state's nodes in topology order (workers finish in
+// any order).
+func (d *daemon) sortNodes() {
+	idx := map[string]int{}
+	for i, nd := range d.net.Nodes {
+		idx[nd.Name] = i
+	}
+	out := make([]NodeState, len(d.st.Nodes))
+	for _, ns := range d.st.Nodes {
+		out[idx[ns.Name]] = ns
+	}
+	d.st.Nodes = out
+}
+
+// hostsFile is the /etc/hosts every node sees: localhost and every node.
+func hostsFile(nw *topology.Network) []byte {
+	var b bytes.Buffer
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	for _, nd := range nw.Nodes {
+		fmt.Fprintf(&b, "%s\t%s\n", nd.Addr, nd.Name)
+	}
+	return b.Bytes()
+}
+
+// watch logs a node whose init dies while the experiment runs (killed by
+// hand or by the OOM killer): its address goes dark until vmux net down.
+func (d *daemon) watch(n *node.Node) {
+	select {
+	case <-n.Done():
+		select {
+		case <-d.done:
+		default:
+			d.log.Warn("node init exited; the node is gone until the experiment is brought up again", "node", n.Name())
+		}
+	case <-d.done:
+	}
+}
+
+// teardown stops the emulator and every node, then removes the run dir.
+func (d *daemon) teardown() {
+	close(d.done)
+	if d.emu != nil {
+		d.emu.Close()
+	}
+	d.wg.Wait()
+	var wg sync.WaitGroup
+	for _, n := range d.nodes {
+		if n == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Stop(time.Second); err != nil {
+				d.log.Warn("stop node", "node", n.Name(), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	d.closing.Wait()
+	removeRemains(d.name)
+}
+
+// writeStats publishes the emulator's counters for vmux net status.
+func (d *daemon) writeStats(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if d.emu != nil {
+			if b, err := json.Marshal(d.emu.Stats()); err == nil {
+				_ = os.WriteFile(statsPath(d.name)+".tmp", b, 0o644)
+				_ = os.Rename(statsPath(d.name)+".tmp", statsPath(d.name))
+			}
+		}
+		select {
+		case <-d.done:
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,27 @@
+package netd
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vmux/vmux/diecast/node"
+)
+
+// TestMain lets the test binary serve as the daemon and the node inits it
+// re-executes.
+func TestMain(m *testing.M) {
+	if node.IsInit() {
+		os.Exit(node.InitMain())
+	}
+	if name, ok := IsDaemon(); ok {
+		os.Exit(DaemonMain(name))
+	}
+	code := m.Run()
+	for _, exe := range []string{fastExe, vmuxExe} {
+		if exe != "" {
+			os.RemoveAll(filepath.Dir(exe))
+		}
+	}
+	os.Exit(code)
+}
