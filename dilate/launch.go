@@ -8,10 +8,11 @@ import (
 	"syscall"
 
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
-// launcherEnv marks a re-executed vmux (or test binary) as the launcher.
-const launcherEnv = "VMUX_DILATE_LAUNCHER"
+// launcherRole is the reexec role of the launcher.
+const launcherRole = "dilate-launcher"
 
 // syncFd is the launcher's end of the start pipe (the first ExtraFile).
 const syncFd = 3
@@ -22,15 +23,15 @@ const (
 	launchNotFound = 127
 )
 
-// init turns any binary that imports dilate into the launcher when the
-// supervisor re-executes it: package init runs on the main thread (the
-// runtime locks it during init), the one the supervisor seized.
+// init registers the launcher role: any binary that imports dilate and
+// calls reexec.Init first thing becomes the launcher when the supervisor
+// re-executes it, on the main thread (reexec locks it), the one the
+// supervisor seized.
 func init() {
-	if os.Getenv(launcherEnv) != "1" {
-		return
-	}
-	runtime.LockOSThread()
-	os.Exit(launch(os.Args[1:]))
+	reexec.Register(launcherRole, func(args []string) int {
+		runtime.LockOSThread()
+		return launch(args)
+	})
 }
 
 // launch waits until the supervisor has seized it, installs the seccomp
@@ -67,7 +68,7 @@ func launch(argv []string) int {
 	}
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, launcherEnv+"=") || strings.HasPrefix(kv, slackEnv+"=") {
+		if strings.HasPrefix(kv, slackEnv+"=") {
 			continue
 		}
 		env = append(env, kv)

@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 // TestMain fails the package if a test left a child process (a tracee or
 // a launcher) or a file descriptor behind.
 func TestMain(m *testing.M) {
+	reexec.Init()
 	// Several tests measure real durations (to ~10%): see
 	// testutil.RaisePriority.
 	testutil.RaisePriority(-15)

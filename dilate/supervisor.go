@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 // Config describes one dilated run.
@@ -166,10 +167,6 @@ func (s *Supervisor) run(started chan<- error) {
 // launch starts the launcher stopped on its start pipe, seizes it and lets
 // it go on to install the filter and exec.
 func (s *Supervisor) launch() (int, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return 0, fmt.Errorf("finding vmux executable: %w", err)
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return 0, fmt.Errorf("creating start pipe: %w", err)
@@ -180,11 +177,11 @@ func (s *Supervisor) launch() (int, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	env = append(env[:len(env):len(env)], launcherEnv+"=1")
+	env = reexec.Environ(env, launcherRole)
 	if !s.cfg.PlainSleeps {
 		env = append(env, slackEnv+"="+strconv.Itoa(traceeSlack))
 	}
-	argv := []string{self, s.path}
+	argv := []string{reexec.Argv0(launcherRole), s.path}
 	argv = append(argv, s.cfg.Args...)
 	files := []*os.File{s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr, r}
 	var fds []uintptr
@@ -199,7 +196,7 @@ func (s *Supervisor) launch() (int, error) {
 		}
 		fds = append(fds, files[i].Fd())
 	}
-	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{Dir: s.cfg.Dir, Env: env, Files: fds})
+	pid, err := syscall.ForkExec(reexec.Self, argv, &syscall.ProcAttr{Dir: s.cfg.Dir, Env: env, Files: fds})
 	if err != nil {
 		return 0, fmt.Errorf("starting launcher: %w", err)
 	}

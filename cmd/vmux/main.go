@@ -6,8 +6,10 @@ import (
 	"os"
 
 	"github.com/vmux/vmux/internal/cli"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 func main() {
+	reexec.Init() // a helper role (node init, daemon, launcher...) runs and exits here
 	os.Exit(cli.Main(os.Args[1:]))
 }

@@ -40,7 +40,7 @@ func newKernelPair(b *testing.B, mbit int) *kernelPair {
 	exp := fmt.Sprintf("kb%d", os.Getpid()%100000)
 	start := func(name string) *node.Node {
 		n, err := node.Start(node.Config{Experiment: exp, Name: name, Socket: filepath.Join(dir, name+".sock"),
-			Exe: fastDaemon(b), Args: []string{}})
+			Exe: fastDaemon(b)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func BenchmarkRTT(b *testing.B) {
 		ms := c.ms
 		b.Run(fmt.Sprintf("%dms-lead%v", ms, c.lead), func(b *testing.B) {
 			spec := strings.ReplaceAll(rttSpec, "2ms", fmt.Sprintf("%dms", ms))
-			st := upWith(b, spec, UpOptions{Exe: fastDaemon(b), Args: []string{}, Lead: c.lead})
+			st := upWith(b, spec, UpOptions{Exe: fastDaemon(b), Lead: c.lead})
 			pingRTTs(b, st, "a", "b", 2)
 			kp := newKernelPair(b, 10000)
 			kst := &State{Nodes: []NodeState{{State: kp.a.State()}}}

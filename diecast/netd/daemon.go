@@ -17,10 +17,22 @@ import (
 	"github.com/vmux/vmux/diecast/node"
 	"github.com/vmux/vmux/diecast/topology"
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
-// DaemonArg is the hidden vmux subcommand that runs DaemonMain.
-const DaemonArg = "__net-daemon"
+// DaemonRole is the reexec role of an experiment daemon (argument: the
+// experiment's name).
+const DaemonRole = "net-daemon"
+
+func init() {
+	reexec.Register(DaemonRole, func(args []string) int {
+		if len(args) != 1 {
+			fmt.Fprintln(os.Stderr, "vmux net daemon: want one experiment name")
+			return 2
+		}
+		return DaemonMain(args[0])
+	})
+}
 
 // daemonNice is the daemon's nice value (the daemon leads its own session
 // and process group, so this reaches none of the node workloads).
@@ -35,7 +47,6 @@ const readyFd = 3
 // the exit status.
 func DaemonMain(name string) int {
 	linux.SetCloexec(readyFd) // node inits must not inherit it
-	os.Unsetenv(daemonEnv)
 	launcher := ""
 	if os.Getenv(dilateEnv) == "1" {
 		launcher = node.RunLauncherName

@@ -18,13 +18,13 @@ import (
 // a unique name and registers down plus a leak check.
 func up(t testing.TB, specTmpl string) *State {
 	t.Helper()
-	return upWith(t, specTmpl, UpOptions{Args: []string{"-test.run=^$"}, Exe: "/proc/self/exe"})
+	return upWith(t, specTmpl, UpOptions{})
 }
 
 // upFast is up with a daemon built without -race (see fastDaemon).
 func upFast(t testing.TB, specTmpl string) *State {
 	t.Helper()
-	return upWith(t, specTmpl, UpOptions{Exe: fastDaemon(t), Args: []string{}})
+	return upWith(t, specTmpl, UpOptions{Exe: fastDaemon(t)})
 }
 
 var (

@@ -5,18 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/vmux/vmux/diecast/node"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 // TestMain lets the test binary serve as the daemon and the node inits it
 // re-executes.
 func TestMain(m *testing.M) {
-	if node.IsInit() {
-		os.Exit(node.InitMain())
-	}
-	if name, ok := IsDaemon(); ok {
-		os.Exit(DaemonMain(name))
-	}
+	reexec.Init()
 	code := m.Run()
 	for _, exe := range []string{fastExe, vmuxExe} {
 		if exe != "" {

@@ -299,7 +299,7 @@ func TestUpDaemonFailure(t *testing.T) {
 	if err := os.WriteFile(p, []byte("name: "+name+"\nnodes: {a: {}}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Up(p, UpOptions{Exe: "/bin/false", Args: []string{}})
+	_, err := Up(p, UpOptions{Exe: "/bin/false"})
 	var de *DaemonError
 	if !errors.As(err, &de) || !errors.Is(err, ErrDaemon) {
 		t.Fatalf("err %v, want a DaemonError", err)
@@ -324,7 +324,7 @@ func TestConcurrentUp(t *testing.T) {
 	if err := os.WriteFile(p, []byte("name: "+name+"\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b]}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	o := UpOptions{Exe: fastDaemon(t), Args: []string{}}
+	o := UpOptions{Exe: fastDaemon(t)}
 	var wg sync.WaitGroup
 	sts := make([]*State, 2)
 	errs := make([]error, 2)

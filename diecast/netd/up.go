@@ -6,21 +6,20 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vmux/vmux/diecast/topology"
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 // UpOptions tune Up.
 type UpOptions struct {
-	// Exe and Args re-execute vmux as the daemon (default /proc/self/exe
-	// __net-daemon NAME). The executable must call DaemonMain for them.
-	Exe  string
-	Args []string
+	// Exe is the binary re-executed as the daemon (reexec role
+	// DaemonRole); default this one. It must call reexec.Init first.
+	Exe string
 	// Timeout bounds the whole bring-up (default 60 s).
 	Timeout time.Duration
 	// Dilate runs every process of every node under `vmux run` at the
@@ -87,12 +86,6 @@ func Up(spec string, o UpOptions) (*State, error) {
 }
 
 func startDaemon(name string, o UpOptions) error {
-	if o.Exe == "" {
-		o.Exe = "/proc/self/exe"
-	}
-	if o.Args == nil {
-		o.Args = []string{DaemonArg, name}
-	}
 	if o.Timeout == 0 {
 		o.Timeout = 60 * time.Second
 	}
@@ -106,11 +99,10 @@ func startDaemon(name string, o UpOptions) error {
 		return fmt.Errorf("create ready pipe: %w", err)
 	}
 	defer rd.Close()
-	cmd := exec.Command(o.Exe, o.Args...)
+	cmd := reexec.Command(o.Exe, DaemonRole, name)
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{wr}
-	cmd.Env = append(os.Environ(), daemonEnv+"="+name)
 	if o.Dilate {
 		cmd.Env = append(cmd.Env, dilateEnv+"=1")
 	}
@@ -144,21 +136,11 @@ func startDaemon(name string, o UpOptions) error {
 	return &DaemonError{Name: name, Log: logPath(name), Msg: "daemon exited without a report" + logTail(name)}
 }
 
-// daemonEnv tells a re-executed binary (a test binary) to run DaemonMain;
-// dilateEnv carries UpOptions.Dilate to it.
+// dilateEnv and leadEnv carry UpOptions.Dilate and Lead to the daemon.
 const (
-	daemonEnv = "VMUX_NET_DAEMON"
 	dilateEnv = "VMUX_NET_DILATE"
 	leadEnv   = "VMUX_NET_LEAD"
 )
-
-// IsDaemon reports whether this process was started by Up as a daemon, and
-// for which experiment (the vmux binary uses its hidden subcommand; test
-// binaries check this in TestMain).
-func IsDaemon() (string, bool) {
-	n := os.Getenv(daemonEnv)
-	return n, n != ""
-}
 
 func logTail(name string) string {
 	b, err := os.ReadFile(logPath(name))

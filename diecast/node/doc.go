@@ -2,7 +2,7 @@
 // node believes it is.
 //
 // In a nutshell: Start creates the node's cgroup, then re-executes vmux
-// (/proc/self/exe __node-init) with new net, pid, mount, uts and ipc
+// (reexec role node-init) with new net, pid, mount, uts and ipc
 // namespaces. That process is the node's init, PID 1 of its pid namespace:
 // it makes its mounts private, mounts a fresh /proc, sets the host name,
 // bind-mounts the experiment's hosts file over /etc/hosts (so node names

@@ -46,11 +46,7 @@ const readyFd = 3
 // pid namespace).
 const stopGrace = 2 * time.Second
 
-// IsInit reports whether this process was started by Start as a node init.
-func IsInit() bool { return os.Getenv(InitEnv) != "" }
-
-// InitMain is the body of a node's PID 1: the vmux binary (or a test binary)
-// calls it when IsInit. It sets up the mount and uts namespaces, serves exec
+// InitMain is the body of a node's PID 1 (reexec role InitRole). It sets up the mount and uts namespaces, serves exec
 // requests, reaps every zombie of the pid namespace and forwards signals. It
 // returns the exit status.
 func InitMain() int {

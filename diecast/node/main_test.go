@@ -3,12 +3,12 @@ package node
 import (
 	"os"
 	"testing"
+
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 // TestMain lets the test binary serve as the node init it re-executes.
 func TestMain(m *testing.M) {
-	if IsInit() {
-		os.Exit(InitMain())
-	}
+	reexec.Init()
 	os.Exit(m.Run())
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 // Config describes one node sandbox.
@@ -28,17 +29,17 @@ type Config struct {
 	TDF        float64
 	Epoch      time.Time // start of the experiment's virtual clock (for launchers)
 
-	// Exe and Args re-execute vmux as the node's init; the default is
-	// /proc/self/exe with Args {"__node-init"}. The executable must call
-	// InitMain when IsInit reports true.
-	Exe  string
-	Args []string
+	// Exe is the binary re-executed as the node's init (reexec role
+	// InitRole); default this one. It must call reexec.Init first.
+	Exe string
 	// Log receives init's own output (nil discards it).
 	Log io.Writer
 }
 
-// InitArg is the hidden vmux subcommand that runs InitMain.
-const InitArg = "__node-init"
+// InitRole is the reexec role of a node's init.
+const InitRole = "node-init"
+
+func init() { reexec.Register(InitRole, func([]string) int { return InitMain() }) }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
@@ -80,9 +81,6 @@ func Start(cfg Config) (n *Node, err error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Exe == "" {
-		cfg.Exe, cfg.Args = "/proc/self/exe", []string{InitArg}
-	}
 	cg, err := NewCgroup(cfg.Experiment, cfg.Name)
 	if err != nil {
 		return nil, err
@@ -109,8 +107,8 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("create ready pipe: %w", err)
 	}
 	defer rd.Close()
-	cmd := exec.Command(cfg.Exe, cfg.Args...)
-	cmd.Env = append(os.Environ(), InitEnv+"="+string(ic))
+	cmd := reexec.Command(cfg.Exe, InitRole, cfg.Name)
+	cmd.Env = append(cmd.Env, InitEnv+"="+string(ic))
 	cmd.ExtraFiles = []*os.File{wr}
 	cmd.Stdout, cmd.Stderr = cfg.Log, cfg.Log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: linux.NodeNSFlags, Setsid: true}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 // nice is the priority the suite runs at when it can (root). The suite
@@ -18,6 +19,7 @@ const nice = -15
 var suiteDir string
 
 func TestMain(m *testing.M) {
+	reexec.Init()
 	var err error
 	if suiteDir, err = os.MkdirTemp("", "vmux-conformance-"); err != nil {
 		fmt.Fprintln(os.Stderr, "creating the suite's temp dir:", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/reexec"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -28,9 +29,7 @@ var (
 // TestMain removes the harness build and fails the run if any test left a
 // child process (a harness) or a clock memfd behind.
 func TestMain(m *testing.M) {
-	if path := os.Getenv(helperClockEnv); path != "" {
-		os.Exit(updateWhileTraced(path))
-	}
+	reexec.Init()
 	code := m.Run()
 	if harnessDir != "" {
 		os.RemoveAll(harnessDir)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,12 +11,17 @@ import (
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/reexec"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
-// helperClockEnv makes the test binary a helper that changes the clock at
-// this path once it is traced (see updateWhileTraced).
-const helperClockEnv = "VMUX_VDSO_TEST_CLOCK"
+// updaterRole makes the test binary a helper that changes the clock at
+// the path it is given once it is traced (see updateWhileTraced).
+const updaterRole = "vdso-test-clock-updater"
+
+func init() {
+	reexec.Register(updaterRole, func(args []string) int { return updateWhileTraced(args[0]) })
+}
 
 // updateWhileTraced waits to be traced, then tries SetTDF; the exit code
 // says what happened: 3 refused with ErrInsideRun, 0 allowed, 4 other.
@@ -54,8 +58,7 @@ func TestUpdateRefusedInsideRun(t *testing.T) {
 	clk := newTestClock(t, "2")
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperClockEnv+"="+fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), clk.Fd()))
+	cmd := reexec.Command("", updaterRole, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), clk.Fd()))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

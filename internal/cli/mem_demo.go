@@ -72,14 +72,6 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 		return fmt.Errorf("create demo directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	var launcher []string
-	if withKSM {
-		self, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("find vmux for the KSM launcher: %w", err)
-		}
-		launcher = []string{self, "mem", "ksm-exec", "--"}
-	}
 	var procs []*proc
 	defer func() {
 		var wg sync.WaitGroup
@@ -111,7 +103,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 			if serr != nil {
 				return fmt.Errorf("set up %s %d: %w", w.name, i, serr)
 			}
-			p, serr := startProc(fmt.Sprintf("%s-%d", w.name, i), launcher, bin, args, dir)
+			p, serr := startProc(fmt.Sprintf("%s-%d", w.name, i), withKSM, bin, args, dir)
 			if serr != nil {
 				return serr
 			}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vmux/vmux/mem/ksm"
 )
 
 // workload is one kind of real program the demo starts several instances of.
@@ -192,11 +194,14 @@ type proc struct {
 	err  error
 }
 
-// startProc starts bin (through launcher, if not empty) in its own process
-// group, killed if vmux dies (Pdeathsig).
-func startProc(name string, launcher []string, bin string, args []string, dir string) (*proc, error) {
-	argv := append(append(append([]string(nil), launcher...), bin), args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
+// startProc starts bin (marked mergeable for KSM from its first
+// instruction, if mergeable) in its own process group, killed if vmux dies
+// (Pdeathsig).
+func startProc(name string, mergeable bool, bin string, args []string, dir string) (*proc, error) {
+	cmd := exec.Command(bin, args...)
+	if mergeable {
+		cmd = ksm.Command(bin, args...)
+	}
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(dir, name+".log"))

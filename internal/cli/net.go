@@ -10,14 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vmux/vmux/diecast/netd"
-	"github.com/vmux/vmux/diecast/node"
 	"github.com/vmux/vmux/internal/linux"
 )
 
 func init() {
 	register(newNetCmd)
-	register(newNodeInitCmd)
-	register(newNetDaemonCmd)
 }
 
 func newNetCmd() *cobra.Command {
@@ -197,29 +194,6 @@ func newNetDownCmd() *cobra.Command {
 	}
 	c.Flags().BoolVar(&all, "all", false, "tear down every experiment")
 	return c
-}
-
-// newNodeInitCmd is the hidden entry of a node's init (re-executed vmux).
-func newNodeInitCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: node.InitArg, Hidden: true, DisableFlagParsing: true,
-		RunE: func(*cobra.Command, []string) error {
-			if !node.IsInit() {
-				return node.ErrNotInit
-			}
-			return exitCode(node.InitMain())
-		},
-	}
-}
-
-// newNetDaemonCmd is the hidden entry of an experiment daemon.
-func newNetDaemonCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: netd.DaemonArg + " NAME", Hidden: true, Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return exitCode(netd.DaemonMain(args[0]))
-		},
-	}
 }
 
 func exitCode(c int) error {

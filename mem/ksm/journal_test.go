@@ -5,25 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
-func TestMain(m *testing.M) {
-	if j := os.Getenv("VMUX_KSM_TUNE_HELPER"); j != "" {
-		// Tune, say so, and wait to be killed without restoring.
-		Journal = j
-		if _, err := Tune(map[string]string{"pages_to_scan": os.Getenv("VMUX_KSM_SCAN")}); err != nil {
+// tunerRole tunes KSM (journal, pages_to_scan), says so, and waits to be
+// killed without restoring.
+const tunerRole = "ksm-test-tuner"
+
+func init() {
+	reexec.Register(tunerRole, func(args []string) int {
+		Journal = args[0]
+		if _, err := Tune(map[string]string{"pages_to_scan": args[1]}); err != nil {
 			fmt.Println("error", err)
-			os.Exit(1)
+			return 1
 		}
 		fmt.Println("tuned")
 		select {}
-	}
+	})
+}
+
+func TestMain(m *testing.M) {
+	reexec.Init()
 	os.Exit(m.Run())
 }
 
@@ -40,8 +47,7 @@ func TestJournalUndoesKilledTune(t *testing.T) {
 	Journal = j
 	t.Cleanup(func() { os.WriteFile(filepath.Join(Dir, "pages_to_scan"), []byte(orig), 0) })
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "VMUX_KSM_TUNE_HELPER="+j, "VMUX_KSM_SCAN=4321")
+	cmd := reexec.Command("", tunerRole, j, "4321")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/mem/source/sourcetest"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 func TestMain(m *testing.M) {
-	sourcetest.RunIfHelper()
+	reexec.Init()
 	os.Exit(m.Run())
 }
 

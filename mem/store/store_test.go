@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,13 +17,18 @@ import (
 	"github.com/vmux/vmux/mem"
 	"github.com/vmux/vmux/mem/source"
 	"github.com/vmux/vmux/mem/source/sourcetest"
+	"github.com/vmux/vmux/rt/reexec"
 )
 
+// killRole packs into a directory and is killed midway (killHelper).
+const killRole = "store-test-killed-pack"
+
+func init() {
+	reexec.Register(killRole, func(args []string) int { killHelper(args[0]); return 1 })
+}
+
 func TestMain(m *testing.M) {
-	sourcetest.RunIfHelper()
-	if dir := os.Getenv("VMUX_STORE_KILL_HELPER"); dir != "" {
-		killHelper(dir)
-	}
+	reexec.Init()
 	os.Exit(m.Run())
 }
 
@@ -248,8 +252,7 @@ func imgOffset(regs string, addr uint64) (uint64, bool) {
 
 func TestKilledPackLeavesNoValidStore(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "VMUX_STORE_KILL_HELPER="+dir)
+	cmd := reexec.Command("", killRole, dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

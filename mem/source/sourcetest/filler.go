@@ -13,9 +13,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmux/vmux/rt/reexec"
 )
 
-const helperEnv = "VMUX_SOURCETEST_FILLER"
+// fillerRole is the reexec role of the filler (argument: the seed).
+const fillerRole = "sourcetest-filler"
+
+func init() { reexec.Register(fillerRole, fillerMain) }
 
 // PageSize is the page size of the filler's layout.
 const PageSize = 4096
@@ -55,29 +60,29 @@ func Expected(seed uint64) []byte {
 	return b
 }
 
-// RunIfHelper turns the process into the filler when the test binary was
-// re-executed as one; call it first in TestMain.
-func RunIfHelper() {
-	seedStr := os.Getenv(helperEnv)
-	if seedStr == "" {
-		return
+// fillerMain is the filler: a test binary that imports this package and
+// calls reexec.Init first in TestMain becomes one when Start re-executes it.
+func fillerMain(args []string) int {
+	if len(args) != 1 {
+		fmt.Println("error: want a seed")
+		return 2
 	}
-	seed, _ := strconv.ParseUint(seedStr, 10, 64)
+	seed, _ := strconv.ParseUint(args[0], 10, 64)
 	data, err := syscall.Mmap(-1, 0, Pages*PageSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
 		fmt.Println("error", err)
-		os.Exit(2)
+		return 2
 	}
 	copy(data, Expected(seed))
 	guard, err := syscall.Mmap(-1, 0, Guard*PageSize, syscall.PROT_NONE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
 		fmt.Println("error", err)
-		os.Exit(2)
+		return 2
 	}
 	fmt.Printf("data %d guard %d\n", addrOf(data), addrOf(guard))
 	// Wait until the parent closes stdin (or dies: Pdeathsig).
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	os.Exit(0)
+	return 0
 }
 
 // Filler is a running helper process.
@@ -93,8 +98,7 @@ type Filler struct {
 // has written its pages. The process is killed and reaped at test cleanup.
 func Start(t testing.TB, seed uint64) *Filler {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+strconv.FormatUint(seed, 10))
+	cmd := reexec.Command("", fillerRole, strconv.FormatUint(seed, 10))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

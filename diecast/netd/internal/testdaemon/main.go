@@ -7,17 +7,13 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/vmux/vmux/diecast/netd"
-	"github.com/vmux/vmux/diecast/node"
+	_ "github.com/vmux/vmux/diecast/netd" // the daemon role
+	_ "github.com/vmux/vmux/diecast/node" // the node-init role
+	"github.com/vmux/vmux/rt/reexec"
 )
 
 func main() {
-	if node.IsInit() {
-		os.Exit(node.InitMain())
-	}
-	if name, ok := netd.IsDaemon(); ok {
-		os.Exit(netd.DaemonMain(name))
-	}
+	reexec.Init()
 	fmt.Fprintln(os.Stderr, "testdaemon: run by netd tests only")
 	os.Exit(2)
 }
