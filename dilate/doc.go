@@ -11,7 +11,8 @@
 //     command: the program runs filtered and traced from its first
 //     instruction, and every descendant inherits both.
 //   - Filter. The filter returns SECCOMP_RET_TRACE for exactly the
-//     syscalls that take or return times (filter.go; futex only for wait
+//     syscalls that take or return times (table.go, the one list the filter,
+//     the dispatch and the names derive from; futex only for wait
 //     operations with a timeout, poll/epoll only with a positive timeout,
 //     socket options only for SO_RCVTIMEO/SO_SNDTIMEO) and ALLOW for the
 //     rest, so the program runs at full speed between those calls.

@@ -3,7 +3,6 @@ package dilate
 import (
 	"errors"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
@@ -11,71 +10,6 @@ import (
 )
 
 var errNoScratch = errors.New("no free scratch slot (too many concurrent rewritten syscalls)")
-
-// entries maps a syscall number to its rewriting; filled in init to keep
-// the table and the handlers next to each other.
-var entries [460]entryFunc
-
-// names for errors.
-var sysNames = map[uint64]string{}
-
-func syscallName(nr uint64) string {
-	if n, ok := sysNames[nr]; ok {
-		return n
-	}
-	return "#" + strconv.FormatUint(nr, 10)
-}
-
-func on(nr int, name string, f entryFunc) {
-	entries[nr] = f
-	sysNames[uint64(nr)] = name
-}
-
-func init() {
-	// Sleeps.
-	on(sysNanosleep, "nanosleep", sleepEntry(-1, 0, -1, 1))
-	on(sysClockNanosleep, "clock_nanosleep", sleepEntry(0, 2, 1, 3))
-	// Relative timeouts given as a const timespec.
-	on(sysEpollPwait2, "epoll_pwait2", constRelTs(3))
-	on(sysRtSigtimedwait, "rt_sigtimedwait", constRelTs(2))
-	on(sysSemtimedop, "semtimedop", constRelTs(3))
-	on(sysIoGetevents, "io_getevents", constRelTs(4))
-	on(sysIoPgetevents, "io_pgetevents", constRelTs(4))
-	// Relative timeouts the kernel updates with the time left.
-	on(sysPpoll, "ppoll", inoutRel(2, false))
-	on(sysPselect6, "pselect6", inoutRel(4, false))
-	on(sysRecvmmsg, "recvmmsg", inoutRel(4, false))
-	on(sysSelect, "select", inoutRel(4, true))
-	// Millisecond timeouts in a register.
-	on(sysPoll, "poll", msTimeout(2))
-	on(sysEpollWait, "epoll_wait", msTimeout(3))
-	on(sysEpollPwait, "epoll_pwait", msTimeout(3))
-	// Absolute deadlines.
-	on(sysMqTimedsend, "mq_timedsend", constAbsTs(4, vclock.Realtime))
-	on(sysMqTimedreceive, "mq_timedreceive", constAbsTs(4, vclock.Realtime))
-	on(sysFutex, "futex", futexEntry)
-	on(sysFutexWaitv, "futex_waitv", futexWaitvEntry)
-	// Socket timeouts.
-	on(sysSetsockopt, "setsockopt", setsockoptEntry)
-	on(sysGetsockopt, "getsockopt", getsockoptEntry)
-	// Clock reads that bypassed the vDSO.
-	on(sysClockGettime, "clock_gettime", clockGettimeEntry)
-	on(sysGettimeofday, "gettimeofday", gettimeofdayEntry)
-	on(sysTime, "time", timeEntry)
-	on(sysGetrusage, "getrusage", getrusageEntry)
-	on(sysTimes, "times", timesEntry)
-	on(sysSysinfo, "sysinfo", sysinfoEntry)
-	sysNames[sysRestartSyscall] = "restart_syscall"
-	sysNames[sysPtrace] = "ptrace"
-	// Timers.
-	on(sysTimerfdSettime, "timerfd_settime", timerSettimeEntry(true))
-	on(sysTimerSettime, "timer_settime", timerSettimeEntry(false))
-	on(sysTimerfdGettime, "timerfd_gettime", timerGettimeEntry(true))
-	on(sysTimerGettime, "timer_gettime", timerGettimeEntry(false))
-	on(sysSetitimer, "setitimer", setitimerEntry)
-	on(sysGetitimer, "getitimer", getitimerEntry)
-	on(sysAlarm, "alarm", alarmEntry)
-}
 
 // sleepEntry handles nanosleep (clockArg < 0: MONOTONIC, relative) and
 // clock_nanosleep. An interrupted relative sleep reports its remaining

@@ -27,7 +27,6 @@ const (
 	sysTimerSettime   = 223
 	sysTimerGettime   = 224
 	sysClockGettime   = 228
-	sysClockGetres    = 229
 	sysClockNanosleep = 230
 	sysEpollWait      = 232
 	sysMqTimedsend    = 242

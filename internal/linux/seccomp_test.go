@@ -1,50 +1,19 @@
 package linux
 
 import (
-	"encoding/binary"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
-// run evaluates prog (only the instructions AssembleSeccomp emits) on a
-// seccomp_data of arch, nr and args, as the kernel would.
+// run evaluates prog on a seccomp_data of arch, nr and args.
 func run(t *testing.T, prog SeccompProgram, arch, nr uint32, args ...uint64) SeccompAction {
 	t.Helper()
-	data := make([]byte, 64)
-	binary.LittleEndian.PutUint32(data[0:], nr)
-	binary.LittleEndian.PutUint32(data[4:], arch)
-	for i, a := range args {
-		binary.LittleEndian.PutUint64(data[16+8*i:], a)
+	act, err := EvalSeccomp(prog, arch, nr, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var acc uint32
-	for pc := 0; pc < len(prog); pc++ {
-		in := prog[pc]
-		switch in.Code {
-		case ldAbs:
-			acc = binary.LittleEndian.Uint32(data[in.K:])
-		case andK:
-			acc &= in.K
-		case jeqK:
-			if acc == in.K {
-				pc += int(in.Jt)
-			} else {
-				pc += int(in.Jf)
-			}
-		case jgtK:
-			if acc > in.K {
-				pc += int(in.Jt)
-			} else {
-				pc += int(in.Jf)
-			}
-		case ret:
-			return SeccompAction(in.K)
-		default:
-			t.Fatalf("unexpected instruction %#x at %d", in.Code, pc)
-		}
-	}
-	t.Fatal("program ran off its end")
-	return 0
+	return act
 }
 
 func TestAssembleSeccomp(t *testing.T) {
