@@ -29,6 +29,9 @@ type Spec struct {
 	Switches []string `yaml:"switches"`
 	// Links join two vertices (nodes, groups or switches).
 	Links []LinkSpec `yaml:"links"`
+	// Workload is what vmux cast runs on the nodes (workload.go); the
+	// network ignores it.
+	Workload *WorkloadSpec `yaml:"workload"`
 }
 
 // NodeSpec gives one node's resources, or a group's when Count > 0.
@@ -142,11 +145,16 @@ var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type
 
 // validKeys lists the keys of each spec type, for unknown-key messages.
 var validKeys = map[string]string{
-	"Spec":      "name, tdf, subnet, nodes, switches, links",
+	"Spec":      "name, tdf, subnet, nodes, switches, links, workload",
 	"NodeSpec":  "cpu, memory, disk, address, count",
 	"DiskSpec":  "read, write, read_iops, write_iops",
 	"LinkSpec":  "ends, bandwidth, latency, jitter, loss, queue, reorder, forward, reverse",
 	"DirParams": "bandwidth, latency, jitter, loss, queue",
+	// The workload section (workload.go).
+	"WorkloadSpec":   "repeat, timeout, services, jobs, tolerances",
+	"ItemSpec":       "node, command, env, after, start, ready, repeat, timeout, metrics, allow_fail",
+	"ReadySpec":      "port, command, output, timeout",
+	"TolerancesSpec": "mean, p50, p99, ks, metrics",
 }
 
 // explainYAML rewrites yaml's type-level messages into spec terms.
