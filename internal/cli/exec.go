@@ -77,7 +77,11 @@ omitted when only one experiment is up.`,
 			if err != nil {
 				return err
 			}
-			return exitCode(es.ShellCode())
+			if es.Signal > 0 {
+				// Die as the command did, like vmux run (see ExitError).
+				return &ExitError{Code: es.ShellCode(), Signal: syscall.Signal(es.Signal)}
+			}
+			return exitCode(es.Code)
 		},
 	}
 	c.Flags().StringVar(&netName, "net", "", "experiment name (default: the only one up)")

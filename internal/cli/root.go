@@ -10,6 +10,8 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vmux/vmux/internal/linux"
 )
 
 // Version is set at link time (-ldflags "-X .../cli.Version=...").
@@ -23,7 +25,13 @@ func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
 
 // ExitError carries a specific exit status out of a command (for example the
 // status of a program run under vmux run) without printing anything more.
-type ExitError struct{ Code int }
+// With Signal set, vmux dies of that signal instead (default action, no core
+// of its own), as GNU timeout and env do for a child killed by a signal;
+// Code (128+Signal) is the fallback if it survives.
+type ExitError struct {
+	Code   int
+	Signal syscall.Signal
+}
 
 func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
@@ -59,6 +67,10 @@ func Main(args []string) int {
 	}
 	var ee *ExitError
 	if errors.As(err, &ee) {
+		if ee.Signal != 0 {
+			stop()
+			linux.DieOfSignal(ee.Signal)
+		}
 		return ee.Code
 	}
 	fmt.Fprintf(os.Stderr, "vmux: %v\n", err)

@@ -136,11 +136,9 @@ func runDilated(cfg dilate.Config) error {
 		return err
 	}
 	if st.Signal != 0 {
-		// Die the same way, so a shell sees the same status.
-		signal.Reset(st.Signal)
-		_ = syscall.Kill(os.Getpid(), st.Signal)
-		time.Sleep(100 * time.Millisecond)
-		return &ExitError{Code: 128 + int(st.Signal)}
+		// Die the same way, so a shell sees the same status (Main does it,
+		// after every deferred cleanup of the command has run).
+		return &ExitError{Code: 128 + int(st.Signal), Signal: st.Signal}
 	}
 	if st.Code != 0 {
 		return &ExitError{Code: st.Code}
