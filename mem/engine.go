@@ -15,6 +15,7 @@ type Engine struct {
 	cfg   Config
 	codec codec.Codec
 	done  bool
+	fin   *finishProgress // while Finish runs
 
 	sources []source
 	domains map[Domain]int32

@@ -1,6 +1,8 @@
 package mem
 
 import (
+	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,11 +20,22 @@ const (
 
 // Finish shares, patches and compresses (in that order) and returns the
 // result. The engine cannot be used afterwards.
-func (e *Engine) Finish() (*Result, error) {
+func (e *Engine) Finish() (*Result, error) { return e.FinishContext(context.Background(), nil) }
+
+// FinishContext is Finish that reports its progress and can be stopped:
+// progress, if not nil, is called from time to time (from any goroutine,
+// never concurrently) with the work done and the total (one unit per
+// distinct page compressed, one per page planned); ctx is checked as often,
+// and Finish then returns its error.
+func (e *Engine) FinishContext(ctx context.Context, progress func(done, total int64)) (*Result, error) {
 	if e.done {
 		return nil, ErrFinished
 	}
 	e.done = true
+	// The total is final once the units are known (below): contents to
+	// compress plus units to plan.
+	e.fin = &finishProgress{ctx: ctx, report: progress, total: 2 * int64(e.idx.Len())}
+	defer func() { e.fin = nil }()
 	t0 := time.Now()
 	if err := e.compressAll(); err != nil {
 		return nil, err
@@ -30,6 +43,7 @@ func (e *Engine) Finish() (*Result, error) {
 	tCompress := time.Since(t0)
 
 	primary, alt := e.unitSets()
+	e.fin.total = int64(e.idx.Len()) + int64(primary.n) // before any plan reports
 	// The alternate plan (CrossDomain flipped) only reads what the primary
 	// one reads, so it runs on another P at the same time. With one domain
 	// both modes have the same units, hence the same plan.
@@ -222,4 +236,27 @@ func (e *Engine) compact(us *unitSet, p *plan) error {
 	e.rawArena, e.compArenas = ra, []arena{ca}
 	e.idx, e.csize = nil, nil
 	return nil
+}
+
+// finishProgress counts Finish's work for its progress report and
+// cancellation checks (each made once per batch of pages).
+type finishProgress struct {
+	ctx    context.Context
+	report func(done, total int64)
+	total  int64
+	done   atomic.Int64
+	busy   atomic.Bool // one report at a time
+}
+
+// add records n more units of work done and returns ctx's error, if any.
+func (f *finishProgress) add(n int64) error {
+	if f == nil {
+		return nil
+	}
+	d := f.done.Add(n)
+	if f.report != nil && f.busy.CompareAndSwap(false, true) {
+		f.report(d, f.total)
+		f.busy.Store(false)
+	}
+	return f.ctx.Err()
 }

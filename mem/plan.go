@@ -71,6 +71,10 @@ func (e *Engine) compressAll() error {
 				if lo >= n {
 					return
 				}
+				if err := e.fin.add(int64(min(batch, n-lo))); err != nil {
+					errOnce.Do(func() { first = err })
+					return
+				}
 				for c := lo; c < min(lo+batch, n); c++ {
 					page, err := e.idx.Read(uint32(c), pbuf)
 					if err != nil {
@@ -132,7 +136,13 @@ func (e *Engine) makePlan(us *unitSet, keep bool) (*plan, error) {
 		rbuf  = make([]byte, PageSize) // external candidate reference
 	)
 	var t0 time.Duration
+	const batch = 1024 // pages planned between progress reports
 	for i := 0; i < n; i++ {
+		if keep && i%batch == 0 {
+			if err := e.fin.add(int64(min(batch, n-i))); err != nil {
+				return nil, err
+			}
+		}
 		if e.patchClock != nil {
 			t0 = e.patchClock()
 		}

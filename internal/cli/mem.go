@@ -60,9 +60,11 @@ type analysis struct {
 	elapsed time.Duration
 }
 
-// analyze opens every source first (so bad arguments fail before any work),
-// then feeds them to one engine, with a progress bar on a terminal.
-func analyze(ctx context.Context, specs []string, f memFlags, stderr io.Writer) (*analysis, error) {
+// analyze opens every source first (so bad arguments fail before any work:
+// a source given twice, or out, the store to be written if not "", being
+// unwritable or one of the sources), then feeds them to one engine, with a
+// progress bar on a terminal.
+func analyze(ctx context.Context, specs []string, f memFlags, out string, stderr io.Writer) (*analysis, error) {
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("no SOURCE given: name a file, pid:N, core:PATH or fc:MEMFILE")
 	}
@@ -70,18 +72,24 @@ func analyze(ctx context.Context, specs []string, f memFlags, stderr io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	var srcs []source.Source
+	srcs, err := source.OpenAll(specs, source.Options{FileBacked: f.fileBacked, Domain: f.domain})
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		for _, s := range srcs {
 			s.Close()
 		}
 	}()
-	for _, sp := range specs {
-		s, err := source.Open(sp, source.Options{FileBacked: f.fileBacked, Domain: f.domain})
-		if err != nil {
+	if out != "" {
+		var ids []source.Identity
+		for _, s := range srcs {
+			id, _ := source.IdentityOf(s)
+			ids = append(ids, id)
+		}
+		if err := store.CheckOutput(out, ids...); err != nil {
 			return nil, err
 		}
-		srcs = append(srcs, s)
 	}
 	t0 := time.Now()
 	bar := newProgress(stderr)
@@ -100,7 +108,7 @@ func analyze(ctx context.Context, specs []string, f memFlags, stderr io.Writer) 
 		a.metas = append(a.metas, m)
 	}
 	bar.start("patching and compressing", 0)
-	a.res, err = e.Finish()
+	a.res, err = e.FinishContext(ctx, bar.fraction)
 	bar.done()
 	if err != nil {
 		return nil, fmt.Errorf("finish analysis: %w", err)
@@ -122,7 +130,7 @@ pages included, across all sources). --json prints the stable JSON described
 in docs/store-format.md.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			a, err := analyze(c.Context(), args, f, c.ErrOrStderr())
+			a, err := analyze(c.Context(), args, f, "", c.ErrOrStderr())
 			if err != nil {
 				return err
 			}

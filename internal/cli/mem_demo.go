@@ -139,7 +139,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 		return ctx.Err()
 	case <-time.After(d.settle):
 	}
-	a, err := analyze(ctx, specs, f, stderr)
+	a, err := analyze(ctx, specs, f, d.pack, stderr)
 	if err != nil {
 		return err
 	}

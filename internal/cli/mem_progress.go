@@ -34,6 +34,25 @@ func (p *progress) add(n int64) {
 	p.draw(false)
 }
 
+// fraction reports work done out of a total in units other than bytes
+// (FinishContext's pages): the bar shows the percentage, not a rate.
+func (p *progress) fraction(done, total int64) {
+	if !p.on || time.Since(p.last) < 100*time.Millisecond || total <= 0 {
+		return
+	}
+	p.last = time.Now()
+	const width = 30
+	n := min(width, int(int64(width)*done/total))
+	bar := make([]byte, width)
+	for i := range bar {
+		bar[i] = '.'
+		if i < n {
+			bar[i] = '#'
+		}
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s [%s] %d%% (%.0fs)", p.label, bar, 100*done/total, time.Since(p.t0).Seconds())
+}
+
 func (p *progress) draw(force bool) {
 	if !p.on || (!force && time.Since(p.last) < 100*time.Millisecond) {
 		return

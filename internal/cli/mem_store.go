@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -14,26 +14,34 @@ import (
 func newMemPackCmd() *cobra.Command {
 	var f memFlags
 	var out string
-	var quiet bool
+	var quiet, asJSON bool
 	c := &cobra.Command{
 		Use:   "pack -o STORE [flags] SOURCE...",
 		Short: "Store memory sources with sharing, patching and compression",
 		Long: `Analyzes the SOURCEs like analyze and writes every page to STORE, a versioned,
 checksummed file (docs/store-format.md) from which any single page can be read
 without decoding the rest. The store is written atomically: a temp file in
-STORE's directory, fsync, rename.`,
+STORE's directory, fsync, rename. STORE must be a new path or a regular
+file that is none of the SOURCEs (a device, FIFO, symlink or directory at
+STORE is refused, never replaced); the store is readable by its owner only.
+The same memory given twice (one file under two names, a process and one of
+its threads) is refused. --json prints the analysis document of analyze
+--json with the store's figures under "store".`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if out == "" {
 				return fmt.Errorf("pack: no output: give -o STORE")
 			}
-			a, err := analyze(c.Context(), args, f, c.ErrOrStderr())
+			a, err := analyze(c.Context(), args, f, out, c.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			info, err := store.Write(c.Context(), out, a.res, a.metas)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), packJSON{analysisDoc(a), info})
 			}
 			if !quiet {
 				writeAnalysisTable(c.OutOrStdout(), a)
@@ -49,7 +57,14 @@ STORE's directory, fsync, rename.`,
 	f.add(c)
 	c.Flags().StringVarP(&out, "output", "o", "", "the store file to write")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the summary line")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (the analysis and the store written)")
 	return c
+}
+
+// packJSON is what pack --json prints: analyze's document plus the store.
+type packJSON struct {
+	analysisJSON
+	Store store.Info `json:"store"`
 }
 
 func newMemUnpackCmd() *cobra.Command {
@@ -61,7 +76,13 @@ func newMemUnpackCmd() *cobra.Command {
 image, ELF core, Firecracker memory file) is rebuilt as the exact original file,
 sparse where pages are zero. A live process becomes NN-NAME.img (its regions'
 pages back to back) plus NN-NAME.regions (one line per region: start end perms
-offset-in-img name, hexadecimal).`,
+offset-in-img name, hexadecimal).
+
+The files hold memory: they are created readable by their owner only. DIR is
+created (mode 0700) if it does not exist; an existing DIR must belong to you
+and be writable by nobody else, and every file is created anew in it
+(O_EXCL|O_NOFOLLOW, after removing an old entry of that name), so nothing
+planted there, a symlink included, is ever written through.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			s, err := store.Open(args[0])
@@ -72,7 +93,14 @@ offset-in-img name, hexadecimal).`,
 			if dir == "" {
 				dir = args[0] + ".d"
 			}
-			outs, err := s.Unpack(dir)
+			bar := newProgress(c.ErrOrStderr())
+			var total int64
+			for _, src := range s.Sources() {
+				total += int64(src.Pages)
+			}
+			bar.start("unpacking", total*store.PageSize)
+			outs, err := s.Unpack(c.Context(), dir, bar.add)
+			bar.done()
 			if err != nil {
 				return err
 			}
@@ -111,12 +139,24 @@ func newMemVerifyCmd() *cobra.Command {
 			rep, err := s.Verify(func(p int64) { bar.n = p * store.PageSize; bar.draw(false) })
 			bar.done()
 			if err != nil {
-				return fmt.Errorf("verify %s: %w", args[0], err)
+				err = fmt.Errorf("verify %s: %w", args[0], err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				doc := verifyJSON{OK: err == nil, Report: rep}
+				if err != nil {
+					doc.Error = err.Error()
+					var ce *store.CorruptError
+					if errors.As(err, &ce) {
+						doc.Where = ce.What
+					}
+				}
+				if jerr := writeJSON(c.OutOrStdout(), doc); jerr != nil {
+					return jerr
+				}
+				return err // the document says what failed; the exit status too
+			}
+			if err != nil {
+				return err
 			}
 			w := c.OutOrStdout()
 			fmt.Fprintf(w, "%s: OK (format v%d, detector %s, codec %s, cross-domain %v)\n", args[0], store.Version, s.Detector(), s.Codec(), s.CrossDomain())
@@ -130,6 +170,14 @@ func newMemVerifyCmd() *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c
+}
+
+// verifyJSON is what verify --json prints, on success and on failure.
+type verifyJSON struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	Where string `json:"where,omitempty"` // the corrupt part: "header", "entry block 12"...
+	store.Report
 }
 
 func newMemCatCmd() *cobra.Command {

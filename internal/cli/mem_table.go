@@ -118,10 +118,14 @@ func paddedBytes(rs []source.Region) int64 {
 	return n
 }
 
-func writeAnalysisJSON(w io.Writer, a *analysis) error {
+func writeAnalysisJSON(w io.Writer, a *analysis) error { return writeJSON(w, analysisDoc(a)) }
+
+// writeJSON prints v as one indented JSON document: what every --json
+// prints.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(analysisDoc(a))
+	return enc.Encode(v)
 }
 
 func pct(part, whole int64) string {

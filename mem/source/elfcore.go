@@ -20,11 +20,11 @@ const maxResidue = 64 << 20
 // are zero. The bytes that are not segment data (headers, notes) are kept as
 // the residue so that unpack rebuilds the file exactly.
 func OpenELFCore(path string) (Source, error) {
-	f, size, err := openFile(path)
+	f, st, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &fileSource{f: f, path: path, kind: KindELFCore, size: size}
+	s := &fileSource{f: f, st: st, path: path, kind: KindELFCore, size: st.Size()}
 	if err := s.loadELF(); err != nil {
 		f.Close()
 		return nil, &Error{Source: path, Op: "read ELF core", Err: err}

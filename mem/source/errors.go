@@ -16,6 +16,11 @@ var (
 	ErrNoPermission = errors.New("no permission to read process memory: run as root (or with ptrace rights over the process)")
 	// ErrBadSpec means a SOURCE argument could not be understood.
 	ErrBadSpec = errors.New("bad source (want a file path, pid:N, core:PATH, raw:PATH or fc:MEMFILE[,REGIONS.json])")
+	// ErrDuplicate means the same file or process was given twice.
+	ErrDuplicate = errors.New("source given twice")
+	// ErrKernelThread means a pid is a kernel thread, which has no user
+	// memory.
+	ErrKernelThread = errors.New("a kernel thread: it has no user memory to read (give the pid of a user process)")
 	// ErrChanged means a file changed size while it was read.
 	ErrChanged = errors.New("file changed while it was read")
 )

@@ -7,12 +7,14 @@ import (
 	"os"
 
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/internal/safefile"
 )
 
 // fileSource streams regions of a file; raw images, Firecracker memory files
 // and ELF cores are all this with different region lists.
 type fileSource struct {
 	f       *os.File
+	st      os.FileInfo // at open: the identity of the file
 	path    string
 	kind    Kind
 	size    int64
@@ -22,46 +24,44 @@ type fileSource struct {
 	pt      pageTable // for ReadPage
 }
 
-func openFile(path string) (*os.File, int64, error) {
-	f, err := os.Open(path)
+// openFile opens a source file: a regular file only (never a device, FIFO
+// or directory, and never blocking in open).
+func openFile(path string) (*os.File, os.FileInfo, error) {
+	f, st, err := safefile.OpenRegular(path)
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return nil, nil, &Error{Source: path, Op: "open", Err: fmt.Errorf("%w (%w)", ErrBadSpec, err)}
+	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("open source: %w", err) // the PathError names the file
+		return nil, nil, fmt.Errorf("open source: %w", err) // the PathError names the file
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, &Error{Source: path, Op: "stat", Err: err}
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, &Error{Source: path, Op: "open", Err: fmt.Errorf("not a regular file (%s): %w", st.Mode().Type(), ErrBadSpec)}
-	}
-	return f, st.Size(), nil
+	return f, st, nil
 }
 
 // OpenRaw opens a raw memory image: one region covering the whole file. A
 // size that is not a multiple of the page size is padded with zeros to a whole
 // page; Region.Len keeps the exact size.
 func OpenRaw(path string) (Source, error) {
-	f, size, err := openFile(path)
+	f, st, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &fileSource{f: f, path: path, kind: KindRaw, size: size}
+	size := st.Size()
+	s := &fileSource{f: f, st: st, path: path, kind: KindRaw, size: size}
 	if size > 0 {
 		s.regions = []Region{{Name: "image", Len: uint64(size), FileLen: uint64(size)}}
 	}
 	return s, nil
 }
 
-func (s *fileSource) Name() string      { return s.path }
-func (s *fileSource) Kind() Kind        { return s.kind }
-func (s *fileSource) Domain() string    { return "file:" + s.path }
-func (s *fileSource) Regions() []Region { return s.regions }
-func (s *fileSource) Skipped() []Skip   { return nil }
-func (s *fileSource) FileSize() int64   { return s.size }
-func (s *fileSource) Residue() []Extent { return s.residue }
-func (s *fileSource) Close() error      { return s.f.Close() }
+func (s *fileSource) Name() string       { return s.path }
+func (s *fileSource) Kind() Kind         { return s.kind }
+func (s *fileSource) Domain() string     { return "file:" + s.path }
+func (s *fileSource) Regions() []Region  { return s.regions }
+func (s *fileSource) Skipped() []Skip    { return nil }
+func (s *fileSource) FileSize() int64    { return s.size }
+func (s *fileSource) Residue() []Extent  { return s.residue }
+func (s *fileSource) Close() error       { return s.f.Close() }
+func (s *fileSource) identity() Identity { return Identity{File: s.st} }
 
 func (s *fileSource) Scan(sink Sink) error {
 	s.buf = make([]byte, ChunkSize)

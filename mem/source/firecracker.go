@@ -3,8 +3,9 @@ package source
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
+
+	"github.com/vmux/vmux/internal/safefile"
 )
 
 // fcRegion is one entry of the regions JSON Firecracker sends to a page-fault
@@ -21,11 +22,12 @@ type fcRegion struct {
 // named after its base address, and file bytes no entry covers become regions
 // named "uncovered" (they are memory all the same).
 func OpenFirecracker(memPath, regionsPath string) (Source, error) {
-	f, size, err := openFile(memPath)
+	f, st, err := openFile(memPath)
 	if err != nil {
 		return nil, err
 	}
-	s := &fileSource{f: f, path: memPath, kind: KindFirecracker, size: size}
+	size := st.Size()
+	s := &fileSource{f: f, st: st, path: memPath, kind: KindFirecracker, size: size}
 	if regionsPath == "" {
 		if size > 0 {
 			s.regions = []Region{{Name: "guest memory", Len: uint64(size), FileLen: uint64(size)}}
@@ -39,8 +41,12 @@ func OpenFirecracker(memPath, regionsPath string) (Source, error) {
 	return s, nil
 }
 
+// maxFCRegions bounds a Firecracker regions file (a few entries per VM; a
+// megabyte is thousands).
+const maxFCRegions = 1 << 20
+
 func (s *fileSource) loadFCRegions(path string) error {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadRegular(path, maxFCRegions)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,8 @@ type Process struct {
 	regions    []Region
 	skipped    []Skip
 	buf        []byte
+	tgid       int      // the thread group (process) pid belongs to
+	tgStart    uint64   // the thread group leader's start time
 	start      uint64   // start time (clock ticks after boot): tells this process from a later one with its PID
 	pagemap    *os.File // nil if it cannot be opened: then every page is read
 	pmBuf      []byte
@@ -33,13 +35,23 @@ type Process struct {
 // exists and that the caller may read it.
 func OpenProcess(pid int, fileBacked bool) (*Process, error) {
 	p := &Process{pid: pid, fileBacked: fileBacked, name: fmt.Sprintf("pid:%d", pid)}
-	uid, comm, err := procOwner(pid)
+	st, err := procOwner(pid)
 	if err != nil {
 		return nil, &Error{Source: p.name, Op: "open", Err: err}
 	}
-	p.uid = uid
+	uid, comm := st.uid, st.comm
+	if st.kthread {
+		return nil, &Error{Source: fmt.Sprintf("pid:%d(%s)", pid, comm), Op: "open", Err: ErrKernelThread}
+	}
+	p.uid, p.tgid = uid, st.tgid
 	if p.start, err = procStart(pid); err != nil {
 		return nil, &Error{Source: p.name, Op: "open", Err: err}
+	}
+	p.tgStart = p.start
+	if p.tgid != pid {
+		if p.tgStart, err = procStart(p.tgid); err != nil {
+			return nil, &Error{Source: p.name, Op: "open", Err: err}
+		}
 	}
 	if comm != "" {
 		p.name = fmt.Sprintf("pid:%d(%s)", pid, comm)
@@ -50,33 +62,58 @@ func OpenProcess(pid int, fileBacked bool) (*Process, error) {
 	return p, nil
 }
 
-// procOwner reads the real uid and command name from /proc/PID/status.
-func procOwner(pid int) (uid int, comm string, err error) {
+// procStatus is what OpenProcess needs from /proc/PID/status.
+type procStatus struct {
+	uid, tgid int
+	comm      string
+	kthread   bool
+}
+
+// procOwner reads the real uid, command name and thread group from
+// /proc/PID/status, and whether PID is a kernel thread ("Kthread: 1"; on
+// kernels before that line, a live task without any Vm line).
+func procOwner(pid int) (procStatus, error) {
+	st := procStatus{uid: -1}
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, "", ErrProcessGone
+		return st, ErrProcessGone
 	}
 	if err != nil {
-		return 0, "", err
+		return st, err
 	}
 	defer f.Close()
-	uid = -1
+	haveKthread, haveVM, zombie := false, false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), ":")
-		switch k {
-		case "Name":
-			comm = strings.TrimSpace(v)
-		case "Uid":
+		v = strings.TrimSpace(v)
+		switch {
+		case k == "Name":
+			st.comm = v
+		case k == "Uid":
 			if fs := strings.Fields(v); len(fs) > 0 {
-				uid, _ = strconv.Atoi(fs[0])
+				st.uid, _ = strconv.Atoi(fs[0])
 			}
+		case k == "Tgid":
+			st.tgid, _ = strconv.Atoi(v)
+		case k == "State":
+			zombie = strings.HasPrefix(v, "Z") || strings.HasPrefix(v, "X")
+		case k == "Kthread":
+			haveKthread, st.kthread = true, v == "1"
+		case strings.HasPrefix(k, "Vm"):
+			haveVM = true
 		}
 	}
-	if uid < 0 {
-		return 0, "", fmt.Errorf("no Uid in /proc/%d/status: %w", pid, ErrProcessGone)
+	if st.uid < 0 {
+		return st, fmt.Errorf("no Uid in /proc/%d/status: %w", pid, ErrProcessGone)
 	}
-	return uid, comm, nil
+	if !haveKthread && !haveVM && !zombie {
+		st.kthread = true
+	}
+	if st.tgid == 0 {
+		st.tgid = pid
+	}
+	return st, nil
 }
 
 // PID is the process read.
@@ -90,6 +127,9 @@ func (p *Process) Skipped() []Skip   { return p.skipped }
 func (p *Process) FileSize() int64   { return 0 }
 func (p *Process) Residue() []Extent { return nil }
 func (p *Process) Close() error      { return nil }
+func (p *Process) identity() Identity {
+	return Identity{Process: [2]uint64{uint64(p.tgid), p.tgStart}}
+}
 
 // Scan reads every selected mapping. A process that exits before or during the
 // scan is an error wrapping ErrProcessGone (never a short, silent result);

@@ -148,9 +148,9 @@ func (w withDomain) Domain() string { return w.domain }
 // looksLikeELFCore reports whether path starts with an ELF header of type
 // ET_CORE.
 func looksLikeELFCore(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, _, err := openFile(path)
 	if err != nil {
-		return false, fmt.Errorf("open source: %w", err) // the PathError names the file
+		return false, err
 	}
 	defer f.Close()
 	var hdr [18]byte
@@ -164,4 +164,69 @@ func looksLikeELFCore(path string) (bool, error) {
 		t = uint16(hdr[16])<<8 | uint16(hdr[17])
 	}
 	return t == 4, nil
+}
+
+// Identity tells whether two sources read the same memory: the same file,
+// whatever path named it (device and inode), or the same process, whichever
+// of its threads was named (thread group and start time).
+type Identity struct {
+	File    os.FileInfo // file sources: what the open file is
+	Process [2]uint64   // processes: thread group ID and start time
+}
+
+// Same reports whether a and b are the same memory.
+func (a Identity) Same(b Identity) bool {
+	if a.File != nil && b.File != nil {
+		return os.SameFile(a.File, b.File)
+	}
+	return a.File == nil && b.File == nil && a.Process != [2]uint64{} && a.Process == b.Process
+}
+
+// identified is implemented by the sources that know what they read.
+type identified interface{ identity() Identity }
+
+// IdentityOf returns what s reads (ok false for a source that cannot say).
+func IdentityOf(s Source) (Identity, bool) {
+	if w, ok := s.(withDomain); ok {
+		s = w.Source
+	}
+	if i, ok := s.(identified); ok {
+		id := i.identity()
+		return id, id.File != nil || id.Process != [2]uint64{}
+	}
+	return Identity{}, false
+}
+
+// OpenAll opens every SOURCE argument and refuses the same memory given
+// twice (a file under two names or links, pid:N of a process and of one of
+// its threads): its pages would be counted, and "saved", twice. On error
+// every source already opened is closed.
+func OpenAll(specs []string, o Options) ([]Source, error) {
+	var out []Source
+	fail := func(err error) ([]Source, error) {
+		for _, s := range out {
+			s.Close()
+		}
+		return nil, err
+	}
+	var ids []Identity
+	for i, sp := range specs {
+		s, err := Open(sp, o)
+		if err != nil {
+			return fail(err)
+		}
+		out = append(out, s)
+		id, ok := IdentityOf(s)
+		if !ok {
+			ids = append(ids, Identity{})
+			continue
+		}
+		for j, prev := range ids {
+			if prev.Same(id) {
+				return fail(fmt.Errorf("open source %q: %w: the same memory as %q", specs[i], ErrDuplicate, specs[j]))
+			}
+		}
+		ids = append(ids, id)
+	}
+	return out, nil
 }

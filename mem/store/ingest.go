@@ -22,6 +22,9 @@ type Meta struct {
 	// of a live process that were never touched (not resident). They cost
 	// no memory in the source, so savings on them are not real savings.
 	HolePages int64
+	// Input identifies the file or process read (not stored): Write
+	// refuses to put the store over one of its own input files.
+	Input source.Identity
 }
 
 // engineSink feeds a source's pages into an engine.
@@ -75,6 +78,7 @@ func Ingest(ctx context.Context, e *mem.Engine, s source.Source, progress func(b
 	}
 	m := Meta{Name: s.Name(), Kind: s.Kind(), Domain: s.Domain(), FileSize: s.FileSize(),
 		Regions: s.Regions(), Skipped: s.Skipped(), Residue: s.Residue(), HolePages: k.holes}
+	m.Input, _ = source.IdentityOf(s)
 	var want int64
 	for _, r := range m.Regions {
 		want += int64(r.Pages())

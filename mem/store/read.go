@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/internal/safefile"
 	"github.com/vmux/vmux/mem"
 	"github.com/vmux/vmux/mem/source"
 	"github.com/zeebo/xxh3"
@@ -50,13 +50,8 @@ const maxCachedBlocks = 256
 // checksums and the index's consistency. Page payloads are checked when read
 // (and all of them by Verify).
 func Open(path string) (*Store, error) {
-	f, err := os.Open(path)
+	f, st, err := safefile.OpenRegular(path) // never a FIFO or a device
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s, err := open(f, st.Size())

@@ -164,7 +164,7 @@ func TestRoundTripFiles(t *testing.T) {
 				t.Fatalf("the 16 MiB hole is not a zero run: %+v", rep)
 			}
 			out := t.TempDir()
-			outs, err := s.Unpack(out)
+			outs, err := s.Unpack(context.Background(), out, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +206,7 @@ func TestRoundTripProcessAndCore(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	outs, err := s.Unpack(out)
+	outs, err := s.Unpack(context.Background(), out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

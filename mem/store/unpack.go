@@ -2,11 +2,12 @@ package store
 
 import (
 	"bufio"
+	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/vmux/vmux/internal/safefile"
 	"github.com/vmux/vmux/mem/source"
 )
 
@@ -23,13 +24,23 @@ type Output struct {
 // sparse where its pages are zero. A live process becomes NN-NAME.img, its
 // regions' pages back to back, plus NN-NAME.regions, a text file with one
 // line per region: start end perms offset-in-img name.
-func (s *Store) Unpack(dir string) ([]Output, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+//
+// The files hold process memory: they are created owner-only (0600), in a
+// directory Unpack creates (0700) or one that already exists and that only
+// this user can write (safefile.OutputDir), each with O_EXCL|O_NOFOLLOW
+// after removing any entry of its name, so that a symlink planted there is
+// never followed. progress, if not nil, is called with the bytes of memory
+// written so far by each batch; ctx cancels between batches (the file being
+// written is then removed).
+func (s *Store) Unpack(ctx context.Context, dir string, progress func(bytes int64)) ([]Output, error) {
+	d, err := safefile.OutputDir(dir)
+	if err != nil {
 		return nil, fmt.Errorf("unpack: %w", err)
 	}
+	defer d.Close()
 	var outs []Output
 	for i := range s.x.sources {
-		o, err := s.unpackSource(i, dir)
+		o, err := s.unpackSource(ctx, i, d, progress)
 		if err != nil {
 			return outs, fmt.Errorf("unpack source %d (%s): %w", i, s.x.sources[i].Name, err)
 		}
@@ -57,11 +68,15 @@ func (s *Store) FileName(i int) string {
 	return fmt.Sprintf("%02d-%s", i, name)
 }
 
-func (s *Store) unpackSource(i int, dir string) (Output, error) {
+// progressEvery is how many pages unpack writes between progress calls and
+// cancellation checks.
+const progressEvery = 1024
+
+func (s *Store) unpackSource(ctx context.Context, i int, d *safefile.Dir, progress func(int64)) (Output, error) {
 	src := &s.x.sources[i]
-	path := filepath.Join(dir, s.FileName(i))
-	out := Output{Source: i, Path: path}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	name := s.FileName(i)
+	out := Output{Source: i, Path: filepath.Join(d.Path(), name)}
+	f, err := d.Create(name)
 	if err != nil {
 		return out, err
 	}
@@ -69,7 +84,7 @@ func (s *Store) unpackSource(i int, dir string) (Output, error) {
 	defer func() {
 		f.Close()
 		if !ok {
-			os.Remove(path)
+			d.Remove(name)
 		}
 	}()
 	process := src.Kind == source.KindProcess
@@ -91,8 +106,17 @@ func (s *Store) unpackSource(i int, dir string) (Output, error) {
 	}
 	page := make([]byte, PageSize)
 	var first uint64 // the region's first page in the source
+	var done int64   // pages covered, for progress
 	for _, r := range src.Regions {
 		for k := range r.Pages() {
+			if done++; done%progressEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return out, err
+				}
+				if progress != nil {
+					progress(progressEvery * PageSize)
+				}
+			}
 			p := first + k
 			if ei, _ := lookupRun(src.runs, p); ei == zeroRun {
 				continue // a hole: nothing to write
@@ -113,13 +137,17 @@ func (s *Store) unpackSource(i int, dir string) (Output, error) {
 		}
 		first += r.Pages()
 	}
+	if progress != nil {
+		progress(done % progressEvery * PageSize)
+	}
 	if err := f.Sync(); err != nil {
 		return out, err
 	}
 	out.Bytes = size
 	if process {
-		out.Regions = strings.TrimSuffix(path, ".img") + ".regions"
-		if err := writeRegions(out.Regions, src.Regions); err != nil {
+		rname := strings.TrimSuffix(name, ".img") + ".regions"
+		out.Regions = filepath.Join(d.Path(), rname)
+		if err := writeRegions(d, rname, src.Regions); err != nil {
 			return out, err
 		}
 	}
@@ -127,8 +155,8 @@ func (s *Store) unpackSource(i int, dir string) (Output, error) {
 	return out, nil
 }
 
-func writeRegions(path string, rs []source.Region) error {
-	f, err := os.Create(path)
+func writeRegions(d *safefile.Dir, name string, rs []source.Region) error {
+	f, err := d.Create(name)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/internal/safefile"
 	"github.com/vmux/vmux/mem"
+	"github.com/vmux/vmux/mem/source"
 	"github.com/zeebo/xxh3"
 )
 
@@ -26,9 +28,19 @@ type Info struct {
 
 // Write stores res (whose sources are described, in order, by metas) at
 // path, atomically. ctx cancels a long write; the temp file is then removed.
+// path must be absent or a regular file that is none of the sources
+// (CheckOutput): the rename that puts the store in place would replace a
+// device node or an input as readily as an old store.
 func Write(ctx context.Context, path string, res *mem.Result, metas []Meta) (Info, error) {
 	if len(res.Sources()) != len(metas) {
 		return Info{}, fmt.Errorf("write store: %d sources but %d descriptions", len(res.Sources()), len(metas))
+	}
+	var inputs []source.Identity
+	for _, m := range metas {
+		inputs = append(inputs, m.Input)
+	}
+	if err := CheckOutput(path, inputs...); err != nil {
+		return Info{}, err
 	}
 	dir := filepath.Dir(path)
 	tmp, named, err := createTemp(dir, path)
@@ -64,6 +76,9 @@ func Write(ctx context.Context, path string, res *mem.Result, metas []Meta) (Inf
 	if err := tmp.Close(); err != nil {
 		return Info{}, fmt.Errorf("close store: %w", err)
 	}
+	if err := CheckOutput(path, inputs...); err != nil { // again: it may have changed while we wrote
+		return Info{}, err
+	}
 	if err := os.Rename(named, path); err != nil {
 		return Info{}, fmt.Errorf("rename store into place: %w", err)
 	}
@@ -77,6 +92,23 @@ func Write(ctx context.Context, path string, res *mem.Result, metas []Meta) (Inf
 	}
 	info.Path = path
 	return info, nil
+}
+
+// CheckOutput fails unless a store may be written at path: nothing is
+// there, or a regular file (not a symlink, device, FIFO or directory) that
+// is none of inputs. pack calls it before analyzing, so a bad -o fails at
+// once; Write calls it again before and after writing.
+func CheckOutput(path string, inputs ...source.Identity) error {
+	var files []os.FileInfo
+	for _, in := range inputs {
+		if in.File != nil {
+			files = append(files, in.File)
+		}
+	}
+	if err := safefile.CheckOutput(path, files...); err != nil {
+		return fmt.Errorf("write store: %w", err)
+	}
+	return nil
 }
 
 // createTemp opens the file a store is written to before it is renamed to
