@@ -72,7 +72,7 @@ type tracer struct {
 	vdso    *vdsoInjector
 	debug   bool              // log every rewritten syscall
 	stops   map[uint64]uint64 // seccomp stops by syscall number
-	pcache  *paramCache       // nil: load the clock page at every use
+	pcache  *paramCache
 	// timers are the armed timers by process (timers.go).
 	timers map[int]map[timerKey]*armedTimer
 	cpu    map[cpuKey]*cpuAnchor // CPU-time anchors (cpuclock.go)
@@ -91,13 +91,9 @@ func newTracer(s *Supervisor, root int) *tracer {
 		debug:  s.log.Enabled(context.Background(), slog.LevelDebug)}
 	t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}}
 	if s.cfg.ClockReads == ReadsVDSO {
-		t.vdso = newVDSOInjector(s.cfg.Clock)
+		t.vdso = newVDSOInjector(s.view)
 	}
-	if pc, err := newParamCache(s.cfg.Clock); err == nil {
-		t.pcache = pc
-	} else {
-		s.log.Warn("clock page not mapped; loading it at every rewritten call", "err", err)
-	}
+	t.pcache = newParamCache(s.view)
 	return t
 }
 
@@ -307,15 +303,9 @@ func procIDs(tid int) (tgid, ppid int) {
 }
 
 // params reads the clock's current parameters. The clock page is only
-// unreadable once closed, which ends the run.
+// unreadable once its owner died inside a write, which ends the run.
 func (t *tracer) params() (vclock.Params, error) {
-	var p vclock.Params
-	var err error
-	if t.pcache != nil {
-		p, err = t.pcache.get()
-	} else {
-		p, err = t.s.cfg.Clock.Load()
-	}
+	p, err := t.pcache.get()
 	if err != nil {
 		return p, fmt.Errorf("reading the run's clock: %w", err)
 	}

@@ -104,12 +104,7 @@ func (s *Supervisor) forgetKicks(tid int) {
 
 // watchClock kicks waiting threads whenever the clock's parameters change.
 func (s *Supervisor) watchClock(stop <-chan struct{}) {
-	pc, err := newParamCache(s.cfg.Clock)
-	if err != nil {
-		s.log.Warn("clock page not mapped; blocked waits will not follow clock changes", "err", err)
-		return
-	}
-	defer pc.close()
+	pc := newParamCache(s.view)
 	last, _ := pc.get()
 	tick := time.NewTicker(watchEvery)
 	defer tick.Stop()

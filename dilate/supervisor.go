@@ -12,8 +12,8 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/reexec"
 )
 
@@ -22,10 +22,12 @@ type Config struct {
 	Args []string // the command and its arguments; Args[0] is looked up in PATH
 	Env  []string // nil: the supervisor's environment
 	Dir  string
-	// Clock is the run's shared clock (required). Every rewritten syscall
-	// reads its current parameters, so a rate change or a pause applies
-	// to the next sleep at once.
-	Clock *vdso.Clock
+	// Clock is the run's shared clock (required): its owner (a
+	// clock.Clock) or a view of it. The supervisor maps the page read-only
+	// for itself and into every tracee; every rewritten syscall reads its
+	// current parameters, so a rate change or a pause applies to the next
+	// sleep at once.
+	Clock clock.Source
 	// ClockReads selects how clock reads are dilated: ReadsVDSO (the
 	// default) maps the replacement vDSO and the clock page at every
 	// exec, so reads stay in user space; ReadsTrap hides the vDSO so
@@ -66,6 +68,7 @@ type Supervisor struct {
 	cfg  Config
 	log  *slog.Logger
 	path string
+	view *clock.View // the supervisor's own read-only view of the clock
 
 	done   chan struct{}
 	status Status
@@ -124,7 +127,16 @@ func Start(cfg Config) (*Supervisor, error) {
 	if _, err := buildFilter(); err != nil {
 		return nil, fmt.Errorf("building seccomp filter: %w", err)
 	}
-	s := &Supervisor{cfg: cfg, log: cfg.Logger, path: path, done: make(chan struct{}), tgids: map[int]bool{},
+	f, err := cfg.Clock.ReadOnly()
+	if err != nil {
+		return nil, fmt.Errorf("mapping the run's clock: %w", err)
+	}
+	view, err := clock.Open(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("mapping the run's clock: %w", err)
+	}
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, path: path, view: view, done: make(chan struct{}), tgids: map[int]bool{},
 		waiting: map[int]int{}, kicks: map[int]int{}, timerProcs: map[int]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -133,6 +145,7 @@ func Start(cfg Config) (*Supervisor, error) {
 	go s.run(started)
 	if err := <-started; err != nil {
 		<-s.done
+		view.Close()
 		return nil, err
 	}
 	return s, nil
@@ -150,14 +163,13 @@ func (s *Supervisor) run(started chan<- error) {
 		return
 	}
 	started <- nil
-	stopWatch := make(chan struct{})
-	go s.watchClock(stopWatch)
+	stopWatch, watchDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(watchDone); s.watchClock(stopWatch) }()
 	t := newTracer(s, pid)
 	s.status, s.err = t.loop()
 	close(stopWatch)
-	if t.pcache != nil {
-		t.pcache.close()
-	}
+	<-watchDone
+	s.view.Close()
 	s.stops = make(map[string]uint64, len(t.stops))
 	for nr, n := range t.stops {
 		s.stops[syscallName(nr)] += n

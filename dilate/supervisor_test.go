@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
-func newClock(t *testing.T, k string, share string) *vdso.Clock {
+func newClock(t *testing.T, k string, share string) *clock.Clock {
 	t.Helper()
 	tdf, err := vclock.ParseTDF(k)
 	if err != nil {
@@ -28,7 +28,7 @@ func newClock(t *testing.T, k string, share string) *vdso.Clock {
 			t.Fatal(err)
 		}
 	}
-	c, err := vdso.NewClock("", cfg, nil)
+	c, err := clock.New("", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,9 +91,6 @@ func (t *tracer) timersStale(th *thread) bool {
 // gen is the clock page's sequence at the last parameter load: it moves
 // with every change of the clock.
 func (t *tracer) gen() uint64 {
-	if t.pcache == nil {
-		return 0
-	}
 	return t.pcache.seq
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/rt/clock"
 )
 
 // vdsoInjector maps the replacement vDSO region into a tracee at exec.
@@ -13,8 +14,8 @@ type vdsoInjector struct {
 	path  string // /proc/<supervisor>/fd/<clock memfd>, opened by the tracee
 }
 
-func newVDSOInjector(clock *vdso.Clock) *vdsoInjector {
-	return &vdsoInjector{image: vdso.Image(), path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), clock.Fd())}
+func newVDSOInjector(v *clock.View) *vdsoInjector {
+	return &vdsoInjector{image: vdso.Image(), path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), v.File().Fd())}
 }
 
 // install fills the region at base (mapped RW by the caller): image, then

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/vmux/vmux/dilate"
-	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -52,7 +52,7 @@ func dilatedWith(b *testing.B, k string, plain bool, argv ...string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	clock, err := vdso.NewClock("", vclock.Config{TDF: tdf}, nil)
+	clock, err := clock.New("", vclock.Config{TDF: tdf})
 	if err != nil {
 		b.Fatal(err)
 	}

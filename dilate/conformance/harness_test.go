@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/dilate"
-	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -91,7 +91,7 @@ func runOnce(t *testing.T, k string, d time.Duration, minSteps int, argv ...stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock, err := vdso.NewClock("", vclock.Config{TDF: tdf}, nil)
+	clock, err := clock.New("", vclock.Config{TDF: tdf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,13 +222,13 @@ func readSteps(r *os.File) ([]step, []string, map[string][]string) {
 }
 
 // newClock makes a run clock at k, closed when the test ends.
-func newClock(t testing.TB, k string) *vdso.Clock {
+func newClock(t testing.TB, k string) *clock.Clock {
 	t.Helper()
 	tdf, err := vclock.ParseTDF(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock, err := vdso.NewClock("", vclock.Config{TDF: tdf}, nil)
+	clock, err := clock.New("", vclock.Config{TDF: tdf})
 	if err != nil {
 		t.Fatal(err)
 	}

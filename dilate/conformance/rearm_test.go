@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/dilate"
-	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -55,13 +55,13 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 		argv := []string{py, "-c", prelude + wait + report}
 		for _, change := range []struct {
 			name     string
-			apply    func(c *vdso.Clock)
+			apply    func(c *clock.Clock)
 			wantReal time.Duration
 		}{
 			// 40 ms at k = 1, then 60 ms virtual at k = 10.
-			{"k-1-to-10", func(c *vdso.Clock) { _, _ = c.SetTDF(ten) }, 640 * time.Millisecond},
+			{"k-1-to-10", func(c *clock.Clock) { _, _ = c.SetTDF(ten) }, 640 * time.Millisecond},
 			// 40 ms, paused 200 ms, then the other 60 ms.
-			{"pause", func(c *vdso.Clock) {
+			{"pause", func(c *clock.Clock) {
 				_, _ = c.Pause()
 				time.Sleep(200 * time.Millisecond)
 				_, _ = c.Resume()
@@ -88,7 +88,7 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 // change 40 ms after "ready", and checks that the wait did not end early in
 // virtual time and took about wantReal. It returns false, having checked
 // only the first, when the wait had ended before the change was applied.
-func runBlockedWaitChange(t *testing.T, argv []string, apply func(c *vdso.Clock), wantReal time.Duration) bool {
+func runBlockedWaitChange(t *testing.T, argv []string, apply func(c *clock.Clock), wantReal time.Duration) bool {
 	t.Helper()
 	clock := newClock(t, "1")
 	f, err := os.CreateTemp(t.TempDir(), "out")

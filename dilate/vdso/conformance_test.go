@@ -2,6 +2,7 @@ package vdso
 
 import (
 	"fmt"
+	"github.com/vmux/vmux/rt/clock"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // page written through Clock, read through the replacement vDSO in the C
 // harness (another process).
 type realClock struct {
-	c *Clock
+	c *clock.Clock
 	h *harness
 }
 

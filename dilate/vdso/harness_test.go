@@ -15,7 +15,7 @@ import (
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/internal/testutil"
-	"github.com/vmux/vmux/rt/reexec"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -29,7 +29,6 @@ var (
 // TestMain removes the harness build and fails the run if any test left a
 // child process (a harness) or a clock memfd behind.
 func TestMain(m *testing.M) {
-	reexec.Init()
 	code := m.Run()
 	if harnessDir != "" {
 		os.RemoveAll(harnessDir)
@@ -50,9 +49,11 @@ func leftovers() []string {
 			out = append(out, "child processes "+strings.TrimSpace(string(b)))
 		}
 	}
-	refs, _ := clocksOf(os.Getpid())
-	for _, r := range refs {
-		out = append(out, "clock memfd "+r.Path)
+	fds, _ := filepath.Glob("/proc/self/fd/*")
+	for _, fd := range fds {
+		if link, err := os.Readlink(fd); err == nil && strings.Contains(link, clock.MemfdName) {
+			out = append(out, "clock memfd "+fd)
+		}
 	}
 	return out
 }
@@ -116,7 +117,7 @@ type harness struct {
 	out *bufio.Scanner
 }
 
-func startHarness(t testing.TB, clk *Clock, env ...string) *harness {
+func startHarness(t testing.TB, clk *clock.Clock, env ...string) *harness {
 	t.Helper()
 	bin := buildHarness(t)
 	real, err := ParseVDSO(realVDSO(t))
@@ -137,7 +138,12 @@ func startHarness(t testing.TB, clk *Clock, env ...string) *harness {
 		u(real.ClockGettime) + "," + u(real.Gettimeofday) + "," + u(real.Time) + "," + u(real.ClockGetres) + "," + u(real.Getcpu)}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.ExtraFiles = []*os.File{clk.File()}
+	ro, err := clk.ReadOnly()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	cmd.ExtraFiles = []*os.File{ro}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -210,13 +216,13 @@ func (h *harness) line(cmd string) string {
 	return h.out.Text()
 }
 
-func newTestClock(t testing.TB, k string) *Clock {
+func newTestClock(t testing.TB, k string) *clock.Clock {
 	t.Helper()
 	tdf, err := vclock.ParseTDF(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClock("", vclock.Config{TDF: tdf}, nil)
+	c, err := clock.New("", vclock.Config{TDF: tdf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +230,7 @@ func newTestClock(t testing.TB, k string) *Clock {
 	return c
 }
 
-func mustLoad(t testing.TB, c *Clock) vclock.Params {
+func mustLoad(t testing.TB, c *clock.Clock) vclock.Params {
 	t.Helper()
 	p, err := c.Load()
 	if err != nil {

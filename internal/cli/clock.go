@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -10,7 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -19,19 +19,22 @@ func init() { register(newClockCmd) }
 func newClockCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "clock",
-		Short: "Show or change the virtual clock of a running `vmux run`",
-		Long: `Every ` + "`vmux run`" + ` has one virtual clock shared by all its processes. These
-commands find it by the supervisor's PID or by the run's --name (TARGET may be
-left out when exactly one run is going) and change it at once for every
-process, without virtual time jumping or going backwards:
+		Short: "Show or change the virtual clock of a `vmux run` or of a dilated experiment",
+		Long: `Every ` + "`vmux run`" + ` and every dilated experiment (` + "`vmux net up --dilate`" + `) has one
+virtual clock shared by all its processes (and, for an experiment, by its
+links). These commands find it by name (the run's --name, the run's PID
+when it has none, or the experiment's name; NAME may be left out when
+exactly one clock is running) and change it at once for every process and
+every packet in flight, without virtual time jumping or going backwards.
+They talk to the clock's owner over its control socket (root only):
 
   vmux clock list
-  vmux clock show web
+  vmux clock status web
   vmux clock set web --tdf 2.5
-  vmux clock pause 4242
-  vmux clock resume 4242`,
+  vmux clock pause demo
+  vmux clock resume demo`,
 	}
-	c.AddCommand(newClockListCmd(), newClockShowCmd(), newClockSetCmd(), newClockPauseCmd(true), newClockPauseCmd(false))
+	c.AddCommand(newClockListCmd(), newClockStatusCmd(), newClockSetCmd(), newClockPauseCmd(true), newClockPauseCmd(false))
 	return c
 }
 
@@ -39,25 +42,32 @@ func newClockListCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List the clocks of running dilated runs",
+		Short: "List the running clocks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var infos []clockInfo
-			for _, r := range vdso.ListClocks() {
-				info, err := clockDescribe(r)
+			if err := linux.RequireRoot("vmux clock list"); err != nil {
+				return err
+			}
+			names, err := clock.List()
+			if err != nil {
+				return err
+			}
+			infos := []clock.Status{}
+			for _, n := range names {
+				st, err := clock.Ask(n, clock.Request{Op: "status"})
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "vmux: %v\n", err)
 					continue
 				}
-				infos = append(infos, info)
+				infos = append(infos, st)
 			}
 			if asJSON {
 				return clockWriteJSON(cmd.OutOrStdout(), infos)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PID\tRUN\tTDF\tSTATE\tCPU SHARE")
+			fmt.Fprintln(tw, "NAME\tKIND\tOWNER PID\tTDF\tSTATE\tCPU SHARE")
 			for _, i := range infos {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i.PID, clockOrDash(i.Run), i.TDF, i.State, i.Share)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", i.Name, i.Kind, i.Pid, i.TDF, clockState(i), i.Share)
 			}
 			return tw.Flush()
 		},
@@ -66,26 +76,15 @@ func newClockListCmd() *cobra.Command {
 	return c
 }
 
-func newClockShowCmd() *cobra.Command {
+func newClockStatusCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "show [PID|RUN]",
-		Short: "Show a run's factor, state and virtual time",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "status [NAME]",
+		Aliases: []string{"show"},
+		Short:   "Show a clock's factor, state and virtual time",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := clockFind(args)
-			if err != nil {
-				return err
-			}
-			info, err := clockDescribe(ref)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return clockWriteJSON(cmd.OutOrStdout(), info)
-			}
-			clockPrintInfo(cmd.OutOrStdout(), info)
-			return nil
+			return clockDo(cmd, args, clock.Request{Op: "status"}, asJSON)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -94,136 +93,86 @@ func newClockShowCmd() *cobra.Command {
 
 func newClockSetCmd() *cobra.Command {
 	var tdf string
+	var asJSON bool
 	c := &cobra.Command{
-		Use:   "set [PID|RUN] --tdf K",
-		Short: "Change a running run's time-dilation factor",
+		Use:   "set [NAME] --tdf K",
+		Short: "Change a running clock's time-dilation factor",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := vclock.ParseTDF(tdf)
 			if err != nil {
 				return fmt.Errorf("parsing --tdf: %w", err)
 			}
-			return clockChange(cmd, args, func(c *vdso.Clock) (vclock.Params, error) { return c.SetTDF(k) })
+			return clockDo(cmd, args, clock.Request{Op: "set", TDF: k.String()}, asJSON)
 		},
 	}
 	c.Flags().StringVar(&tdf, "tdf", "", "new time-dilation factor K (10, 2.5, 0.5, 1/3)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	_ = c.MarkFlagRequired("tdf")
 	return c
 }
 
 func newClockPauseCmd(pause bool) *cobra.Command {
-	use, short := "resume [PID|RUN]", "Let a paused run's virtual time run again from where it froze"
+	var asJSON bool
+	use, short, op := "resume [NAME]", "Let a paused clock run again from where it froze", "resume"
 	if pause {
-		use, short = "pause [PID|RUN]", "Freeze a run's virtual time (sleeps begun meanwhile run at K)"
+		use, short, op = "pause [NAME]", "Freeze a clock: no virtual time passes, no timer expires, no packet moves", "pause"
 	}
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return clockChange(cmd, args, func(c *vdso.Clock) (vclock.Params, error) {
-				if pause {
-					return c.Pause()
-				}
-				return c.Resume()
-			})
+			return clockDo(cmd, args, clock.Request{Op: op}, asJSON)
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
-// clockChange opens the target's clock, applies f and shows the result.
-func clockChange(cmd *cobra.Command, args []string, f func(*vdso.Clock) (vclock.Params, error)) error {
-	ref, err := clockFind(args)
+// clockDo finds the target clock, sends req and shows the answer.
+func clockDo(cmd *cobra.Command, args []string, req clock.Request, asJSON bool) error {
+	if err := linux.RequireRoot("vmux clock " + req.Op); err != nil {
+		return err
+	}
+	target := ""
+	if len(args) == 1 {
+		target = args[0]
+	}
+	name, err := clock.Find(target)
 	if err != nil {
 		return err
 	}
-	clk, err := vdso.OpenClock(ref.Path, nil)
-	if err != nil {
-		return fmt.Errorf("opening clock of pid %d: %w (run as root or as the run's user)", ref.PID, err)
-	}
-	defer clk.Close()
-	p, err := f(clk)
+	st, err := clock.Ask(name, req)
 	if err != nil {
 		return err
 	}
-	clockPrintInfo(cmd.OutOrStdout(), clockInfoOf(ref, p))
+	if asJSON {
+		return clockWriteJSON(cmd.OutOrStdout(), st)
+	}
+	clockPrint(cmd.OutOrStdout(), st)
 	return nil
 }
 
-// clockFind resolves the optional TARGET; without one, the only clock.
-func clockFind(args []string) (vdso.ClockRef, error) {
-	if len(args) == 1 {
-		return vdso.FindClock(args[0])
+func clockState(st clock.Status) string {
+	if st.Paused {
+		return "paused"
 	}
-	refs := vdso.ListClocks()
-	switch len(refs) {
-	case 1:
-		return refs[0], nil
-	case 0:
-		return vdso.ClockRef{}, fmt.Errorf("finding clock: %w: no `vmux run` is running", vdso.ErrNoClock)
-	}
-	return vdso.ClockRef{}, fmt.Errorf("finding clock: %w: %d runs are going; name one by PID or run name (vmux clock list)", vdso.ErrAmbiguous, len(refs))
+	return "running"
 }
 
-// clockInfo is what show and list print.
-type clockInfo struct {
-	PID       int       `json:"pid"`
-	Run       string    `json:"run,omitempty"`
-	TDF       string    `json:"tdf"`
-	State     string    `json:"state"`
-	Share     string    `json:"cpu_share"`
-	Virtual   time.Time `json:"virtual_realtime"`
-	Real      time.Time `json:"real_realtime"`
-	Monotonic float64   `json:"virtual_monotonic_s"`
-}
-
-func clockDescribe(r vdso.ClockRef) (clockInfo, error) {
-	clk, err := vdso.OpenClock(r.Path, nil)
-	if err != nil {
-		if errors.Is(err, vdso.ErrWriterStuck) {
-			return clockInfo{}, err
-		}
-		return clockInfo{}, fmt.Errorf("opening clock of pid %d: %w", r.PID, err)
-	}
-	defer clk.Close()
-	p, err := clk.Load()
-	if err != nil {
-		return clockInfo{}, err
-	}
-	return clockInfoOf(r, p), nil
-}
-
-func clockInfoOf(r vdso.ClockRef, p vclock.Params) clockInfo {
-	now := vdso.RealSource{}.Now()
-	state := "running"
-	if p.Paused {
-		state = "paused"
-	}
-	return clockInfo{
-		PID: r.PID, Run: r.Run(), TDF: p.TDF.String(), State: state, Share: p.Share.String(),
-		Virtual:   time.Unix(0, p.Virt(vclock.Realtime, now[vclock.Realtime])),
-		Real:      time.Unix(0, now[vclock.Realtime]),
-		Monotonic: float64(p.Virt(vclock.Monotonic, now[vclock.Monotonic])) / 1e9,
-	}
-}
-
-func clockPrintInfo(w io.Writer, i clockInfo) {
+func clockPrint(w io.Writer, st clock.Status) {
+	virt, real := time.Unix(0, st.VirtRealtime), time.Unix(0, st.RealRealtime)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "pid\t%d\n", i.PID)
-	fmt.Fprintf(tw, "run\t%s\n", clockOrDash(i.Run))
-	fmt.Fprintf(tw, "tdf\t%s\n", i.TDF)
-	fmt.Fprintf(tw, "state\t%s\n", i.State)
-	fmt.Fprintf(tw, "cpu share\t%s\n", i.Share)
-	fmt.Fprintf(tw, "virtual time\t%s (%+v from real)\n", i.Virtual.Format(time.RFC3339Nano), i.Virtual.Sub(i.Real).Round(time.Microsecond))
-	fmt.Fprintf(tw, "virtual monotonic\t%.6f s\n", i.Monotonic)
+	fmt.Fprintf(tw, "name\t%s\n", st.Name)
+	fmt.Fprintf(tw, "kind\t%s\n", st.Kind)
+	fmt.Fprintf(tw, "owner pid\t%d\n", st.Pid)
+	fmt.Fprintf(tw, "tdf\t%s\n", st.TDF)
+	fmt.Fprintf(tw, "state\t%s\n", clockState(st))
+	fmt.Fprintf(tw, "cpu share\t%s\n", st.Share)
+	fmt.Fprintf(tw, "virtual time\t%s (%+v from real)\n", virt.Format(time.RFC3339Nano), virt.Sub(real).Round(time.Microsecond))
+	fmt.Fprintf(tw, "virtual monotonic\t%.6f s\n", float64(st.VirtMonotonic)/1e9)
 	tw.Flush()
-}
-
-func clockOrDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func clockWriteJSON(w io.Writer, v any) error {

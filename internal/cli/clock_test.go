@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -24,15 +25,21 @@ func runClockCLI(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// TestClockCLI drives `vmux clock` against a real shared clock memfd held
-// by this process, addressed by run name and by PID.
+// TestClockCLI drives `vmux clock` against a real clock served by this
+// process over its control socket, addressed by name and by owner PID.
 func TestClockCLI(t *testing.T) {
+	testutil.MustRoot(t)
 	run := "clitest-" + strconv.Itoa(os.Getpid())
-	clk, err := vdso.NewClock(run, vclock.Config{TDF: vclock.TDF{Num: 10, Den: 1}}, nil)
+	clk, err := clock.New(run, vclock.Config{TDF: vclock.TDF{Num: 10, Den: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer clk.Close()
+	srv, err := clock.Serve(clk, clock.ServeOptions{Name: run, Kind: clock.KindRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
 	load := func() vclock.Params {
 		p, err := clk.Load()
 		if err != nil {
@@ -51,16 +58,19 @@ func TestClockCLI(t *testing.T) {
 	if out, err := runClockCLI(t, "clock", "pause", strconv.Itoa(os.Getpid())); err != nil || !load().Paused || !strings.Contains(out, "paused") {
 		t.Errorf("pause by pid: %v\n%s", err, out)
 	}
-	if out, err := runClockCLI(t, "clock", "resume", run); err != nil || load().Paused {
-		t.Errorf("resume: %v\n%s", err, out)
+	if out, err := runClockCLI(t, "clock", "resume", run, "--json"); err != nil || load().Paused || !strings.Contains(out, `"paused": false`) {
+		t.Errorf("resume --json: %v\n%s", err, out)
 	}
-	out, err = runClockCLI(t, "clock", "show", run, "--json")
+	out, err = runClockCLI(t, "clock", "status", run, "--json")
 	if err != nil {
-		t.Fatalf("show: %v", err)
+		t.Fatalf("status: %v", err)
 	}
-	var info clockInfo
-	if err := json.Unmarshal([]byte(out), &info); err != nil || info.PID != os.Getpid() || info.Run != run || info.TDF != "5/2" || info.State != "running" {
-		t.Errorf("show --json: %v %+v\n%s", err, info, out)
+	var st clock.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Pid != os.Getpid() || st.Name != run || st.Kind != clock.KindRun || st.TDF != "5/2" || st.Paused {
+		t.Errorf("status --json: %v %+v\n%s", err, st, out)
+	}
+	if out, err := runClockCLI(t, "clock", "show", run); err != nil || !strings.Contains(out, "running") {
+		t.Errorf("show (alias of status): %v\n%s", err, out)
 	}
 	out, err = runClockCLI(t, "clock", "list")
 	if err != nil || !strings.Contains(out, run) {
@@ -83,7 +93,7 @@ func TestClockCLI(t *testing.T) {
 	if _, err := runClockCLI(t, "clock", "set", run, "--tdf", "-1"); !errors.Is(err, vclock.ErrBadTDF) {
 		t.Errorf("--tdf -1: %v, want ErrBadTDF", err)
 	}
-	if _, err := runClockCLI(t, "clock", "show", "no-such-run-"+run); !errors.Is(err, vdso.ErrNoClock) {
+	if _, err := runClockCLI(t, "clock", "status", "no-such-run-"+run); !errors.Is(err, clock.ErrNoClock) {
 		t.Errorf("unknown run: %v, want ErrNoClock", err)
 	}
 	if after := load(); after != before {

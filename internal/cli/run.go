@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vmux/vmux/dilate"
-	"github.com/vmux/vmux/dilate/vdso"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -59,17 +59,25 @@ The exit status and fatal signals of CMD pass through.
 			if verbose {
 				log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
-			clock, err := vdso.NewClock(name, cfg, log)
+			if name == "" {
+				name = strconv.Itoa(os.Getpid())
+			}
+			clk, err := clock.New(name, cfg)
 			if err != nil {
 				return err
 			}
-			defer clock.Close()
+			defer clk.Close()
+			srv, err := clock.Serve(clk, clock.ServeOptions{Name: name, Kind: clock.KindRun, Logger: log})
+			if err != nil {
+				return fmt.Errorf("naming the run %s: %w (choose another --name)", name, err)
+			}
+			defer srv.Close()
 			reads := dilate.ReadsVDSO
 			if trapReads {
 				reads = dilate.ReadsTrap
 			}
 			return runDilated(dilate.Config{
-				Args: args, Clock: clock, ClockReads: reads, Logger: log,
+				Args: args, Clock: clk, ClockReads: reads, Logger: log,
 				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			})
 		},
@@ -79,7 +87,7 @@ The exit status and fatal signals of CMD pass through.
 	f.StringVar(&tdf, "tdf", "", "time-dilation factor K: a positive number or fraction (10, 2.5, 0.5, 1/3)")
 	f.StringVar(&start, "start", "", "virtual wall-clock time at start (RFC 3339, or @UNIXSECONDS); default: now")
 	f.StringVar(&share, "cpu", "", "CPU share of one core in (0,1] for CPU-time clocks (default 1)")
-	f.StringVar(&name, "name", "", "run name (for vmux clock to find this run)")
+	f.StringVar(&name, "name", "", "run name, for vmux clock to find this run (default: vmux's PID)")
 	f.BoolVar(&trapReads, "trap-clock-reads", false, "trap every clock read as a syscall instead of mapping the replacement vDSO (slow)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log supervisor events to stderr")
 	_ = cmd.MarkFlagRequired("tdf")

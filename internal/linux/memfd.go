@@ -2,6 +2,7 @@ package linux
 
 import (
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -11,9 +12,8 @@ import (
 const MemfdPrefix = "/memfd:"
 
 // MemfdCreate creates an anonymous shared-memory file of size bytes named
-// name (visible as /memfd:name in /proc/PID/fd), close-on-exec, and seals
-// its size so that no process mapping it can shrink it under the others
-// (which would turn their reads into SIGBUS).
+// name (visible as /memfd:name in /proc/PID/fd), close-on-exec, sealable.
+// Seal it with MemfdSeal once its owner has mapped what it writes.
 func MemfdCreate(name string, size int64) (*os.File, error) {
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
@@ -24,12 +24,30 @@ func MemfdCreate(name string, size int64) (*os.File, error) {
 		f.Close()
 		return nil, &OpError{Op: "sizing memfd " + name, Err: syscallErr("ftruncate", err)}
 	}
-	seals := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
-		f.Close()
-		return nil, &OpError{Op: "sealing memfd " + name, Err: syscallErr("fcntl", err)}
-	}
 	return f, nil
+}
+
+// MemfdSealReadOnly seals f for good against resizing (no process mapping
+// it can shrink it under the others, which would turn their reads into
+// SIGBUS) and against every future write: write(2) and new shared writable
+// mappings fail through any descriptor, while mappings made before keep
+// writing (F_SEAL_FUTURE_WRITE). No seal can be added or removed after.
+func MemfdSealReadOnly(f *os.File) error {
+	seals := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_FUTURE_WRITE | unix.F_SEAL_SEAL
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		return &OpError{Op: "sealing memfd " + f.Name(), Err: syscallErr("fcntl(F_ADD_SEALS)", err)}
+	}
+	return nil
+}
+
+// ReopenReadOnly opens a new read-only file description of f (through
+// /proc/self/fd), to hand out where f's access mode must not travel.
+func ReopenReadOnly(f *os.File) (*os.File, error) {
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &OpError{Op: "reopening " + f.Name() + " read-only", Err: syscallErr("open", err)}
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // MemfdName returns NAME if the /proc/PID/fd link target is a memfd.
