@@ -222,4 +222,3 @@ func TestVirtualTimeNeverStepsBack(t *testing.T) {
 	default:
 	}
 }
-
