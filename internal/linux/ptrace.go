@@ -18,6 +18,9 @@ const (
 	PtraceOTraceExec    = unix.PTRACE_O_TRACEEXEC
 	PtraceOTraceSeccomp = unix.PTRACE_O_TRACESECCOMP
 	PtraceOExitKill     = unix.PTRACE_O_EXITKILL
+	// PtraceOSuspendSeccomp lets injected syscalls bypass the tracee's own
+	// seccomp filter (needs CAP_SYS_ADMIN; the tracer must have none).
+	PtraceOSuspendSeccomp = 1 << 21
 )
 
 // Ptrace event numbers (status>>16 at a PTRACE_EVENT stop).
@@ -43,6 +46,11 @@ func ptrace(req, pid int, addr, data uintptr) error {
 // All ptrace requests for a tracee must come from the same OS thread.
 func PtraceSeize(pid int, options int) error {
 	return syscallErr("ptrace(SEIZE)", ptrace(unix.PTRACE_SEIZE, pid, 0, uintptr(options)))
+}
+
+// PtraceSetOptions changes the options of a stopped tracee.
+func PtraceSetOptions(tid int, options int) error {
+	return syscallErr("ptrace(SETOPTIONS)", ptrace(unix.PTRACE_SETOPTIONS, tid, 0, uintptr(options)))
 }
 
 // PtraceCont resumes a stopped tracee, delivering sig (0 for none).
@@ -98,6 +106,12 @@ func PtraceWaitAny() (int, WaitStatus, error) {
 func PtraceWaitTid(tid int) (WaitStatus, error) {
 	_, ws, err := ptraceWait(tid, 0)
 	return ws, err
+}
+
+// PtraceWaitTidNoHang polls one tracee thread for a pending event without
+// blocking; a zero tid means none.
+func PtraceWaitTidNoHang(tid int) (int, WaitStatus, error) {
+	return ptraceWait(tid, unix.WNOHANG)
 }
 
 // PtraceWaitAnyNoHang polls for a pending child or tracee event without blocking;
