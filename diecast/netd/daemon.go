@@ -81,7 +81,7 @@ func DaemonMain(name string) int {
 	fmt.Fprintln(ready, "ok")
 	ready.Close()
 	log.Info("up", "nodes", len(d.nodes))
-	go d.writeStats(5 * time.Second)
+	go d.writeStats(StatsEvery)
 	s := <-sigs
 	log.Info("tearing down", "signal", s)
 	d.teardown()
@@ -319,6 +319,10 @@ func (d *daemon) teardown() {
 	d.closing.Wait()
 	removeRemains(d.name)
 }
+
+// StatsEvery is how often the daemon publishes the emulator's counters
+// (stats.json): vmux cast's keep-up monitor reads them during a run.
+const StatsEvery = time.Second
 
 // writeStats publishes the emulator's counters for vmux net status.
 func (d *daemon) writeStats(every time.Duration) {
