@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/linux"
@@ -30,7 +31,10 @@ const (
 	auxvMaxRead = 1 << 20
 )
 
-var errGone = errors.New("tracee exited during exec injection")
+var (
+	errGone       = errors.New("tracee exited during exec injection")
+	errNoListener = errors.New("no seccomp listener for this process tree")
+)
 
 // execStop runs at every successful execve of a tracee: the new program has
 // not run a single instruction. It maps the scratch region (and, in vDSO
@@ -38,6 +42,11 @@ var errGone = errors.New("tracee exited during exec injection")
 // AT_SYSINFO_EHDR at the replacement (or hides the real vDSO in trap mode
 // so that every clock read becomes a trapped syscall).
 func (t *tracer) execStop(th *thread) error {
+	if th.tree != nil && th.tid == th.tree.root && !th.tree.handshook {
+		// The launcher's own exec of vmux, still under way when it was
+		// seized: nothing of the program runs yet.
+		return t.cont(th, 0)
+	}
 	if former, err := linux.PtraceEventMsg(th.tid); err == nil && int(former) != th.tid {
 		delete(t.threads, int(former))
 	}
@@ -105,7 +114,7 @@ func (t *tracer) injectAtExec(th *thread) error {
 	scratch, trap := base, t.vdso == nil
 	if t.vdso != nil {
 		scratch = base + vdso.RegionSize
-		if err := t.vdso.install(in, base, scratch, realImage, start); err != nil {
+		if err := t.vdso.install(in, listenerOf(th), base, realImage, start); err != nil {
 			if errors.Is(err, errGone) {
 				return err
 			}
@@ -225,6 +234,12 @@ func (in *injector) resumeToSyscallStop() error {
 	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
 		return errGone
 	}
+	return in.waitSyscallStop()
+}
+
+// waitSyscallStop waits for the tracee's next syscall stop (it was
+// resumed with PTRACE_SYSCALL), holding back signals that arrive.
+func (in *injector) waitSyscallStop() error {
 	for {
 		ws, err := linux.PtraceWaitTid(in.tid)
 		if err != nil {
@@ -275,6 +290,55 @@ func (in *injector) call(nr uint64, args ...uint64) (uint64, error) {
 	}
 	return r.Rax, nil
 }
+
+// callForFd runs close(clockFdMagic, clockFdMagic2) in the tracee, which
+// its filter hands to listener (USER_NOTIF), and answers that notification
+// by installing a copy of src in the tracee: it returns the descriptor's
+// number there.
+func (in *injector) callForFd(listener, src *os.File) (uint64, error) {
+	r := in.saved
+	r.Rax, r.Orig_rax, r.Rip = sysClose, sysClose, in.insn
+	setArg(&r, 0, clockFdMagic)
+	setArg(&r, 1, clockFdMagic2)
+	if err := linux.PtraceSetRegs(in.tid, &r); err != nil {
+		return 0, errGone
+	}
+	if err := in.resumeToSyscallStop(); err != nil { // syscall-enter stop
+		return 0, err
+	}
+	// Past the enter stop the filter runs and the call waits on the
+	// listener.
+	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
+		return 0, errGone
+	}
+	n, err := linux.SeccompNotifRecv(int(listener.Fd()), notifTimeout)
+	if err != nil {
+		return 0, fmt.Errorf("waiting for the clock-fd notification: %w", err)
+	}
+	if int(n.Pid) != in.tid || n.Data.Nr != sysClose || n.Arg(0) != clockFdMagic || n.Arg(1) != clockFdMagic2 {
+		// Not ours (a program closing that very number): let it run.
+		_ = linux.SeccompNotifContinue(int(listener.Fd()), n.ID)
+		return 0, fmt.Errorf("waiting for the clock-fd notification: got %v instead", &n)
+	}
+	if _, err := linux.SeccompNotifAddFdSend(int(listener.Fd()), n.ID, int(src.Fd())); err != nil {
+		return 0, fmt.Errorf("handing the clock page to the tracee: %w", err)
+	}
+	if err := in.waitSyscallStop(); err != nil { // syscall-exit stop
+		return 0, err
+	}
+	if err := linux.PtraceGetRegs(in.tid, &r); err != nil {
+		return 0, errGone
+	}
+	if e := retErrno(&r); e != 0 {
+		return 0, fmt.Errorf("clock-fd notification: %w", syscall.Errno(e))
+	}
+	return r.Rax, nil
+}
+
+// notifTimeout bounds the wait for a notification the supervisor itself
+// caused (it comes in microseconds; only a tracee killed meanwhile never
+// sends it).
+const notifTimeout = 2 * time.Second
 
 // finish restores the registers of the execve exit and lets the program start.
 func (in *injector) finish() error {

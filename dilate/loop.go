@@ -19,6 +19,7 @@ import (
 type thread struct {
 	tid     int
 	tgid    int
+	tree    *tree // the process tree it belongs to
 	as      *aspace
 	pending *call // a rewritten syscall waiting for its exit stop
 	// restart scales remaining-time outputs when restart_syscall resumes
@@ -89,7 +90,15 @@ func newTracer(s *Supervisor, root int) *tracer {
 	t := &tracer{s: s, root: root, threads: map[int]*thread{}, stops: map[uint64]uint64{},
 		timers: map[int]map[timerKey]*armedTimer{},
 		debug:  s.log.Enabled(context.Background(), slog.LevelDebug)}
-	t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}}
+	if root != 0 {
+		var pidfd *os.File
+		if fd, err := linux.PidfdOpen(root); err == nil {
+			pidfd = os.NewFile(uintptr(fd), "pidfd")
+		} else {
+			s.log.Warn("no pidfd of the launcher; its programs' clock reads will be trapped", "err", err)
+		}
+		t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}, tree: newTree(root, vclock.Share{}, pidfd)}
+	}
 	if s.cfg.ClockReads == ReadsVDSO {
 		t.vdso = newVDSOInjector(s.view)
 	}
@@ -143,15 +152,18 @@ func (t *tracer) thread(tid int) *thread {
 		th = &thread{tid: tid, tgid: tgid, fresh: true}
 		for _, o := range t.threads {
 			if o.tgid == tgid && o.as != nil {
-				th.as = o.as
+				th.as, th.tree = o.as, o.tree
 				break
 			}
 		}
 		if th.as == nil {
 			if p := t.threads[ppid]; p != nil && p.as != nil {
-				th.as = p.as.fork()
+				th.as, th.tree = p.as.fork(), p.tree
 			} else {
 				th.as = &aspace{}
+			}
+			if th.tree != nil && tid == tgid {
+				th.tree.procs++
 			}
 		}
 		t.threads[tid] = th
@@ -173,6 +185,9 @@ func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
 		}
 		t.s.forgetKicks(tid)
 		if th != nil && th.tid == th.tgid {
+			if th.tree != nil {
+				th.tree.exited()
+			}
 			t.s.trackTgid(th.tgid, false)
 			delete(t.timers, th.tgid)
 			t.s.setTimerProc(th.tgid, 0)
@@ -263,7 +278,7 @@ func (t *tracer) cloneStop(th *thread, ev int) error {
 		}
 		return t.cont(th, 0)
 	}
-	c := &thread{tid: child, fresh: true}
+	c := &thread{tid: child, fresh: true, tree: th.tree}
 	t.threads[child] = c
 	switch ev {
 	case linux.PtraceEventClone:
@@ -275,6 +290,9 @@ func (t *tracer) cloneStop(th *thread, ev int) error {
 	default:
 		c.tgid = child
 		c.as = th.as.fork()
+	}
+	if c.tgid == child && c.tree != nil {
+		c.tree.procs++
 	}
 	t.s.trackTgid(c.tgid, true)
 	return t.cont(th, 0)
@@ -302,12 +320,16 @@ func procIDs(tid int) (tgid, ppid int) {
 	return tgid, ppid
 }
 
-// params reads the clock's current parameters. The clock page is only
+// params reads the clock's current parameters as they apply to th: with
+// its tree's CPU share, if it has one of its own. The clock page is only
 // unreadable once its owner died inside a write, which ends the run.
-func (t *tracer) params() (vclock.Params, error) {
+func (t *tracer) params(th *thread) (vclock.Params, error) {
 	p, err := t.pcache.get()
 	if err != nil {
 		return p, fmt.Errorf("reading the run's clock: %w", err)
+	}
+	if th != nil && th.tree != nil && th.tree.share.Num != 0 {
+		p = p.WithShare(th.tree.share)
 	}
 	return p, nil
 }

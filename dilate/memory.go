@@ -19,8 +19,6 @@ const (
 	slotSize    = 128
 	scratchSize = 4 << 20
 	numSlots    = scratchSize / slotSize
-	// pathSlot holds the memfd path during exec injection; never handed out.
-	pathSlot = numSlots - 1
 )
 
 // aspace is one address space (a process, or several sharing CLONE_VM).
@@ -46,7 +44,7 @@ func (a *aspace) alloc() (uint64, bool) {
 	case len(a.free) > 0:
 		i = a.free[len(a.free)-1]
 		a.free = a.free[:len(a.free)-1]
-	case a.next < pathSlot:
+	case a.next < numSlots:
 		i = a.next
 		a.next++
 	default:
@@ -56,7 +54,7 @@ func (a *aspace) alloc() (uint64, bool) {
 }
 
 func (a *aspace) release(addr uint64) {
-	if addr == 0 || addr < a.scratch || addr >= a.scratch+pathSlot*slotSize {
+	if addr == 0 || addr < a.scratch || addr >= a.scratch+numSlots*slotSize {
 		return
 	}
 	a.free = append(a.free, int((addr-a.scratch)/slotSize))

@@ -154,7 +154,7 @@ func (t *tracer) rearm(th *thread) error {
 	e := retErrno(&regs)
 	interrupted := e == errnoEINTR || e == errRestartSys || e == errRestartNoInt ||
 		e == errRestartNoHand || e == errRestartBlock
-	p, err := t.params()
+	p, err := t.params(th)
 	if err != nil {
 		return err
 	}

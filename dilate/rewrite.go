@@ -63,13 +63,17 @@ func (t *tracer) seccompStop(th *thread) error {
 		return ignoreGone(err)
 	}
 	nr := regs.Orig_rax
+	launcher := th.tree != nil && th.tid == th.tree.root && (th.as == nil || th.as.scratch == 0)
+	if launcher && !th.tree.handshook && nr == sysPtrace && regs.Rdi == handshakeMagic {
+		return t.handshake(th, &regs)
+	}
 	if nr == sysPtrace {
 		return &TraceeError{Tid: th.tid, Op: "tracing", Err: ErrUsesPtrace}
 	}
 	if th.as == nil || th.as.scratch == 0 {
 		// The launcher before its exec: nothing runs dilated yet; it
 		// may be timing its stops (sleeps.go).
-		if nr == sysClockNanosleep && th.tid == t.root {
+		if nr == sysClockNanosleep && launcher {
 			t.probeStop(&regs)
 		}
 		return t.cont(th, 0)
@@ -115,7 +119,7 @@ func (t *tracer) seccompStop(th *thread) error {
 		t.s.log.Debug("seccomp stop", "tid", th.tid, "syscall", syscallName(nr),
 			"args", []uint64{regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9})
 	}
-	p, err := t.params()
+	p, err := t.params(th)
 	if err != nil {
 		return err
 	}
@@ -376,7 +380,7 @@ func copyBackTs(t *tracer, th *thread, c *call, i int, off uint64, tv bool) erro
 	}
 	left = backWall(&c.p)(left)
 	if w := c.wait; w != nil && !w.abs {
-		p, err := t.params()
+		p, err := t.params(th)
 		if err != nil {
 			return err
 		}

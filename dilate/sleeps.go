@@ -125,7 +125,7 @@ func (t *tracer) remainingAtSignal(th *thread) error {
 	if regs.Orig_rax != w.nr || !ours(th, arg(&regs, w.arg)) {
 		return nil
 	}
-	p, err := t.params()
+	p, err := t.params(th)
 	if err != nil {
 		return err
 	}

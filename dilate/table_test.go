@@ -76,6 +76,15 @@ func TestTableAgrees(t *testing.T) {
 			}
 		}
 	}
+	// The one rule outside the table: the supervisor's injected close.
+	if act, _ := linux.EvalSeccomp(prog, x86, sysClose, clockFdMagic, clockFdMagic2); act != linux.SeccompUserNotif {
+		t.Errorf("injected clock-fd close: filter returns %#x, want USER_NOTIF", act)
+	}
+	for _, args := range [][]uint64{{clockFdMagic, 0}, {3, clockFdMagic2}, {3, 0}} {
+		if act, _ := linux.EvalSeccomp(prog, x86, sysClose, args...); act != linux.SeccompAllow {
+			t.Errorf("close%v: filter returns %#x, want allow", args, act)
+		}
+	}
 	// The drift the table was made to end: clock_getres was trapped with
 	// no handler, a ptrace round trip for nothing.
 	if act, _ := linux.EvalSeccomp(prog, x86, unix.SYS_CLOCK_GETRES); act != linux.SeccompAllow {

@@ -11,18 +11,18 @@ import (
 // vdsoInjector maps the replacement vDSO region into a tracee at exec.
 type vdsoInjector struct {
 	image []byte
-	path  string // /proc/<supervisor>/fd/<clock memfd>, opened by the tracee
+	page  *os.File // a read-only descriptor of the clock page
 }
 
 func newVDSOInjector(v *clock.View) *vdsoInjector {
-	return &vdsoInjector{image: vdso.Image(), path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), v.File().Fd())}
+	return &vdsoInjector{image: vdso.Image(), page: v.File()}
 }
 
 // install fills the region at base (mapped RW by the caller): image, then
 // the per-process page of real-vDSO addresses, then the shared clock page
-// mapped over its slot from the run's memfd. scratch is usable memory for
-// the path string.
-func (v *vdsoInjector) install(in *injector, base, scratch uint64, realImage []byte, realStart uint64) error {
+// mapped over its slot from the run's memfd, handed in through the tree's
+// seccomp listener.
+func (v *vdsoInjector) install(in *injector, listener *os.File, base uint64, realImage []byte, realStart uint64) error {
 	syms, err := vdso.ParseVDSO(realImage)
 	if err != nil {
 		return fmt.Errorf("reading the tracee's vDSO: %w", err)
@@ -40,13 +40,12 @@ func (v *vdsoInjector) install(in *injector, base, scratch uint64, realImage []b
 	if _, err := in.call(sysMprotect, base+vdso.ProcPageOffset, vdso.PageSize, protRead); err != nil {
 		return fmt.Errorf("protecting the vDSO process page: %w", err)
 	}
-	pathAt := scratch + pathSlot*slotSize
-	if err := traceeWrite(tid, pathAt, append([]byte(v.path), 0)); err != nil {
-		return fmt.Errorf("writing the clock path: %w", err)
+	if listener == nil {
+		return fmt.Errorf("mapping the clock page: %w", errNoListener)
 	}
-	fd, err := in.call(sysOpenat, uint64(atFdcwdU), pathAt, oCloexec, 0)
+	fd, err := in.callForFd(listener, v.page)
 	if err != nil {
-		return fmt.Errorf("opening the clock page %s in the tracee: %w", v.path, err)
+		return fmt.Errorf("mapping the clock page: %w", err)
 	}
 	_, merr := in.call(sysMmap, base+vdso.ClockPageOffset, vdso.PageSize, protRead, mapShared|mapFixed, fd, 0)
 	_, cerr := in.call(sysClose, fd)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/dilate"
+	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/internal/testutil"
 	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/vclock"
@@ -25,8 +26,10 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	py = strings.TrimSpace(string(out))
-	// Each program prints "ready", waits 100 ms virtual once, and prints
-	// how late (ns, virtual) it woke; negative is early.
+	// Each program prints "ready" and its CLOCK_MONOTONIC reading (at
+	// k = 1 virtual equals real until the change: the clock starts at the
+	// real readings), waits 100 ms virtual once, and prints how late (ns,
+	// virtual) it woke; negative is early.
 	const prelude = "import ctypes, os, select, signal, threading, time\n" +
 		"class TS(ctypes.Structure): _fields_ = [('s', ctypes.c_long), ('ns', ctypes.c_long)]\n" +
 		"class ITS(ctypes.Structure): _fields_ = [('i', TS), ('v', TS)]\n" +
@@ -37,7 +40,7 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 		"    libc.timerfd_settime(fd, 0, ctypes.byref(ITS(TS(0, interval), TS(0, value))), None)\n" +
 		"    got = 0\n" +
 		"    while got < n: got += int.from_bytes(os.read(fd, 8), 'little')\n" +
-		"print('ready', flush=True); t = time.monotonic_ns()\n"
+		"t = time.monotonic_ns(); print('ready', t, flush=True)\n"
 	const report = "\nprint('late', time.monotonic_ns() - t - 100000000, flush=True)"
 	waits := map[string]string{
 		"nanosleep-relative":  "libc.nanosleep(ctypes.byref(TS(0, 100000000)), None)",
@@ -56,16 +59,17 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 		for _, change := range []struct {
 			name     string
 			apply    func(c *clock.Clock)
-			wantReal time.Duration
+			wantReal func(before time.Duration) time.Duration // before: of the wait, elapsed when the change came
 		}{
-			// 40 ms at k = 1, then 60 ms virtual at k = 10.
-			{"k-1-to-10", func(c *clock.Clock) { _, _ = c.SetTDF(ten) }, 640 * time.Millisecond},
-			// 40 ms, paused 200 ms, then the other 60 ms.
+			// About 40 ms at k = 1, then the rest of the 100 ms at k = 10.
+			{"k-1-to-10", func(c *clock.Clock) { _, _ = c.SetTDF(ten) },
+				func(before time.Duration) time.Duration { return before + (100*time.Millisecond-before)*10 }},
+			// About 40 ms, paused 200 ms, then the rest.
 			{"pause", func(c *clock.Clock) {
 				_, _ = c.Pause()
 				time.Sleep(200 * time.Millisecond)
 				_, _ = c.Resume()
-			}, 300 * time.Millisecond},
+			}, func(time.Duration) time.Duration { return 300 * time.Millisecond }},
 		} {
 			t.Run(name+"/"+change.name, func(t *testing.T) {
 				// The change must land while the wait is blocked. If this
@@ -83,12 +87,15 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 	}
 }
 
-// runBlockedWaitChange runs argv (which prints "ready", waits 100 ms
-// virtual, then prints how late it woke) under a clock at k = 1, applies
-// change 40 ms after "ready", and checks that the wait did not end early in
-// virtual time and took about wantReal. It returns false, having checked
-// only the first, when the wait had ended before the change was applied.
-func runBlockedWaitChange(t *testing.T, argv []string, apply func(c *clock.Clock), wantReal time.Duration) bool {
+// runBlockedWaitChange runs argv (which prints "ready" with the time its
+// wait starts, waits 100 ms virtual, then prints how late it woke) under a
+// clock at k = 1, applies change about 40 ms into the wait, and checks that
+// the wait did not end early in virtual time and took about wantReal of
+// the wait's part before the change (measured from the program's own
+// start reading, so the test noticing "ready" late under load does not
+// count). It returns false, having checked only the first, when the wait
+// had ended before the change was applied.
+func runBlockedWaitChange(t *testing.T, argv []string, apply func(c *clock.Clock), wantReal func(time.Duration) time.Duration) bool {
 	t.Helper()
 	clock := newClock(t, "1")
 	f, err := os.CreateTemp(t.TempDir(), "out")
@@ -100,40 +107,56 @@ func runBlockedWaitChange(t *testing.T, argv []string, apply func(c *clock.Clock
 	if err != nil {
 		t.Fatal(err)
 	}
+	var start int64 // the program's monotonic reading as its wait began
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if b, _ := os.ReadFile(f.Name()); strings.HasPrefix(string(b), "ready") || time.Now().After(deadline) {
+		b, _ := os.ReadFile(f.Name())
+		if fs := strings.Fields(string(b)); len(fs) >= 2 && fs[0] == "ready" {
+			if start, err = strconv.ParseInt(fs[1], 10, 64); err != nil {
+				t.Fatalf("output %q", b)
+			}
 			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready line in 10 s: %q", b)
+		}
 	}
-	start := time.Now()
-	time.Sleep(40 * time.Millisecond)
+	mono := func() time.Duration {
+		now, err := linux.ClockGettime(int32(vclock.Monotonic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(now - start)
+	}
+	time.Sleep(max(0, 40*time.Millisecond-mono()))
 	b, _ := os.ReadFile(f.Name())
 	applied := !strings.Contains(string(b), "late")
+	before := mono()
 	if applied {
 		apply(clock)
 	}
 	if st, err := sup.Wait(); err != nil || st != (dilate.Status{}) {
 		t.Fatalf("%v %v", st, err)
 	}
-	real := time.Since(start)
+	real := mono()
 	b, _ = os.ReadFile(f.Name())
 	fs := strings.Fields(string(b))
-	if len(fs) < 3 || fs[0] != "ready" || fs[1] != "late" {
+	if len(fs) < 4 || fs[0] != "ready" || fs[2] != "late" {
 		t.Fatalf("output %q", b)
 	}
-	late, err := strconv.ParseFloat(fs[2], 64)
+	late, err := strconv.ParseFloat(fs[3], 64)
 	if err != nil {
 		t.Fatalf("output %q", b)
 	}
-	t.Logf("woke %.3f ms late (virtual), %v real", late/1e6, real)
+	t.Logf("woke %.3f ms late (virtual), %v real, change %v into the wait", late/1e6, real, before)
 	if late < 0 {
 		t.Errorf("the wait ended %.3f ms early in virtual time", -late/1e6)
 	}
-	if !applied {
+	if !applied || before >= 95*time.Millisecond {
 		return false
 	}
-	if real < wantReal*9/10 || real > wantReal*3/2 {
-		t.Errorf("took %v real, want about %v", real, wantReal)
+	want := wantReal(before)
+	if real < want*9/10 || real > want*3/2 {
+		t.Errorf("took %v real, want about %v", real, want)
 	}
 	return true
 }

@@ -3,6 +3,13 @@
 package linux
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -32,4 +39,27 @@ func PidfdAlive(pidfd int) bool {
 	p := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
 	n, err := unix.Poll(p, 0)
 	return err == nil && n == 0
+}
+
+// PidfdPid returns the pid, in this process's pid namespace, of the
+// process behind pidfd (received from another namespace, say), from its
+// fdinfo. It fails if the process has exited (the kernel reports -1) or
+// is not visible from here (0).
+func PidfdPid(pidfd int) (int, error) {
+	f, err := os.Open("/proc/self/fdinfo/" + strconv.Itoa(pidfd))
+	if err != nil {
+		return 0, fmt.Errorf("reading pidfd: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Pid:"); ok {
+			pid, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || pid <= 0 {
+				return 0, fmt.Errorf("reading pidfd: process gone or not visible here (Pid: %s)", strings.TrimSpace(v))
+			}
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("reading pidfd: not a pidfd (no Pid: in its fdinfo)")
 }

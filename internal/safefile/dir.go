@@ -21,7 +21,9 @@ type Dir struct {
 // or others. The check is made again on the opened directory, so a
 // directory swapped in between is caught.
 func OutputDir(path string) (*Dir, error) {
-	fail := func(err error) (*Dir, error) { return nil, &PathError{Op: "open output directory", Path: path, Err: err} }
+	fail := func(err error) (*Dir, error) {
+		return nil, &PathError{Op: "open output directory", Path: path, Err: err}
+	}
 	created := true
 	if err := os.Mkdir(path, 0o700); err != nil {
 		if !errors.Is(err, fs.ErrExist) {

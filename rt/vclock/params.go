@@ -109,6 +109,14 @@ func (p Params) SetTDF(k TDF, now Now) (Params, error) {
 	return q, nil
 }
 
+// WithShare returns p with CPU share s: CPU-time scaling follows s x k
+// (a node's share, in an experiment whose one clock carries another). s
+// must be valid.
+func (p Params) WithShare(s Share) Params {
+	p.Share, p.CPUMult = s, CPUMult(s, p.TDF)
+	return p
+}
+
 // Pause freezes every wall clock at its virtual reading at now.
 func (p Params) Pause(now Now) Params {
 	if p.Paused {
