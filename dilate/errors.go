@@ -23,6 +23,8 @@ var (
 	ErrUnsupportedABI = errors.New("only x86-64 programs can be dilated (32-bit and x32 are not supported)")
 	// ErrClosed is returned by Wait after Close stopped the run.
 	ErrClosed = errors.New("run closed")
+	// ErrBusy reports a supervisor whose trace thread has too much queued.
+	ErrBusy = errors.New("supervisor busy")
 	// ErrBadConfig reports a missing or invalid Config field.
 	ErrBadConfig = errors.New("invalid dilation config")
 )

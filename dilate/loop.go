@@ -84,6 +84,7 @@ type tracer struct {
 	// made (sleeps.go); probes counts the launcher's timed stops.
 	stopLead time.Duration
 	probes   int
+	bell     *doorbell // a Serve's (serve.go); nil for a Start
 }
 
 func newTracer(s *Supervisor, root int) *tracer {
@@ -127,6 +128,8 @@ func (t *tracer) loop() (Status, error) {
 		return t.status, t.fatal
 	case t.s.isClosed():
 		return t.status, ErrClosed
+	case t.bell != nil:
+		return t.status, nil
 	case !t.rootEnd:
 		return t.status, fmt.Errorf("tracing: root process %d vanished", t.root)
 	}
@@ -134,8 +137,21 @@ func (t *tracer) loop() (Status, error) {
 }
 
 // fail records the first error and kills every tracee: no process may go
-// on running half-dilated.
+// on running half-dilated. An experiment's supervisor (Serve) outlives a
+// failing tree: it kills that process tree only.
 func (t *tracer) fail(err error) {
+	var te *TraceeError
+	if t.bell != nil && errors.As(err, &te) {
+		if th := t.threads[te.Tid]; th != nil && th.tree != nil {
+			t.s.log.Error("dilation failed, killing the process tree", "root", th.tree.root, "err", err)
+			for _, o := range t.threads {
+				if o.tree == th.tree {
+					_ = linux.Kill(o.tgid, syscall.SIGKILL)
+				}
+			}
+			return
+		}
+	}
 	if t.fatal == nil {
 		t.fatal = err
 		t.s.log.Error("dilation failed, killing the run", "err", err)
@@ -173,6 +189,9 @@ func (t *tracer) thread(tid int) *thread {
 }
 
 func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
+	if t.bell != nil && tid == t.bell.pid {
+		return t.bell.stop(t, ws)
+	}
 	switch {
 	case ws.Exited() || ws.Signaled():
 		th := t.threads[tid]

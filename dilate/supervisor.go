@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vmux/vmux/internal/linux"
@@ -87,6 +88,10 @@ type Supervisor struct {
 	kicks   map[int]int
 	// timerProcs (tgid -> a tid) are processes with armed timers.
 	timerProcs map[int]int
+
+	// bell wakes the trace thread of a Serve; nil for a Start.
+	bell    *doorbell
+	adopted atomic.Uint64 // processes adopted so far
 }
 
 // Resolve checks a command before anything starts: it must be an existing
@@ -111,18 +116,24 @@ func Resolve(name string) (string, error) {
 
 // Start launches the command dilated and returns once it is traced. The
 // whole tree runs under the seccomp filter from its first instruction.
-// While a run lasts, the supervisor reaps every child of this process
-// (wait4(-1)): do not start other children concurrently.
+// While a run lasts, the supervisor reaps the children its trace thread
+// forks (the launcher) and every tracee, nothing else of this process.
 func Start(cfg Config) (*Supervisor, error) {
 	if len(cfg.Args) == 0 {
 		return nil, fmt.Errorf("%w: no command given", ErrBadConfig)
 	}
-	if cfg.Clock == nil {
-		return nil, fmt.Errorf("%w: no clock", ErrBadConfig)
-	}
 	path, err := Resolve(cfg.Args[0])
 	if err != nil {
 		return nil, err
+	}
+	return start(cfg, path)
+}
+
+// start runs the trace thread: for path's command (Start), or with a
+// doorbell for adopted processes (Serve, path "").
+func start(cfg Config, path string) (*Supervisor, error) {
+	if cfg.Clock == nil {
+		return nil, fmt.Errorf("%w: no clock", ErrBadConfig)
 	}
 	if _, err := buildFilter(); err != nil {
 		return nil, fmt.Errorf("building seccomp filter: %w", err)
@@ -157,7 +168,13 @@ func (s *Supervisor) run(started chan<- error) {
 	runtime.LockOSThread()
 	// The thread stays locked and dies with the goroutine: a thread that
 	// was a tracer must not be reused for other goroutines.
-	pid, err := s.launch()
+	var pid int
+	var err error
+	if s.path == "" {
+		s.bell, err = startDoorbell()
+	} else {
+		pid, err = s.launch()
+	}
 	if err != nil {
 		started <- err
 		return
@@ -166,6 +183,7 @@ func (s *Supervisor) run(started chan<- error) {
 	stopWatch, watchDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(watchDone); s.watchClock(stopWatch) }()
 	t := newTracer(s, pid)
+	t.bell = s.bell
 	s.status, s.err = t.loop()
 	close(stopWatch)
 	<-watchDone
@@ -287,6 +305,9 @@ func (s *Supervisor) Close() error {
 func (s *Supervisor) killAllLocked() {
 	for tgid := range s.tgids {
 		_ = linux.Kill(tgid, syscall.SIGKILL)
+	}
+	if s.bell != nil && s.closed && s.bell.pid != 0 {
+		_ = linux.Kill(s.bell.pid, syscall.SIGKILL)
 	}
 }
 

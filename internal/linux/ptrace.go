@@ -97,9 +97,11 @@ func PtraceEventMsg(tid int) (uint64, error) {
 	return msg, syscallErr("ptrace(GETEVENTMSG)", err)
 }
 
-// PtraceWaitAny waits for any child or tracee (__WALL) and returns its tid and status.
+// PtraceWaitAny waits for any child or tracee of the calling thread
+// (__WALL|__WNOTHREAD: children other threads of this process forked are
+// left to whoever waits for them) and returns its tid and status.
 func PtraceWaitAny() (int, WaitStatus, error) {
-	return ptraceWait(-1, 0)
+	return ptraceWait(-1, unix.WNOTHREAD)
 }
 
 // PtraceWaitTid waits for one tracee thread.
@@ -114,10 +116,10 @@ func PtraceWaitTidNoHang(tid int) (int, WaitStatus, error) {
 	return ptraceWait(tid, unix.WNOHANG)
 }
 
-// PtraceWaitAnyNoHang polls for a pending child or tracee event without blocking;
-// a zero tid means none.
+// PtraceWaitAnyNoHang polls for a pending event of the calling thread's
+// children or tracees without blocking; a zero tid means none.
 func PtraceWaitAnyNoHang() (int, WaitStatus, error) {
-	return ptraceWait(-1, unix.WNOHANG)
+	return ptraceWait(-1, unix.WNOHANG|unix.WNOTHREAD)
 }
 
 func ptraceWait(pid, opts int) (int, WaitStatus, error) {
