@@ -55,7 +55,7 @@ func DaemonMain(name string) int {
 	lead, _ := time.ParseDuration(os.Getenv(leadEnv))
 	os.Unsetenv(leadEnv)
 	ready := os.NewFile(readyFd, "ready")
-	logf, err := os.OpenFile(logPath(name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	logf, err := openLog(name)
 	if err != nil {
 		fmt.Fprintf(ready, "open log: %v\n", err)
 		return 1
@@ -142,6 +142,8 @@ func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog
 	if err := d.st.save(); err != nil {
 		return nil, err
 	}
+	// The hosts file is the one file of the run directory others may read:
+	// every node process, whatever its user, resolves names through it.
 	if err := os.WriteFile(hostsPath(name), hostsFile(nw), 0o644); err != nil {
 		return d, fmt.Errorf("write hosts file: %w", err)
 	}
@@ -331,8 +333,7 @@ func (d *daemon) writeStats(every time.Duration) {
 	for {
 		if d.emu != nil {
 			if b, err := json.Marshal(d.emu.Stats()); err == nil {
-				_ = os.WriteFile(statsPath(d.name)+".tmp", b, 0o644)
-				_ = os.Rename(statsPath(d.name)+".tmp", statsPath(d.name))
+				_ = writePrivate(statsPath(d.name), b)
 			}
 		}
 		select {

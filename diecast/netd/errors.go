@@ -15,6 +15,9 @@ var (
 	ErrAmbiguous = errors.New("several experiments are up: name one with --net")
 	// ErrNoNode: the experiment has no node of that name.
 	ErrNoNode = errors.New("no such node in the experiment")
+	// ErrNotUp: the daemon reported ready but the experiment is not (the
+	// daemon or a node's init died, a node's socket does not answer).
+	ErrNotUp = errors.New("experiment is not up")
 	// ErrDaemon: the experiment daemon failed to bring the experiment up.
 	ErrDaemon = errors.New("experiment daemon failed")
 )

@@ -72,11 +72,7 @@ func (st *State) save() error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	tmp := statePath(st.Name) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, statePath(st.Name)); err != nil {
+	if err := writePrivate(statePath(st.Name), b); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil
@@ -96,6 +92,20 @@ func Load(name string) (*State, error) {
 		return nil, fmt.Errorf("load state %s: %w", statePath(name), err)
 	}
 	return &st, nil
+}
+
+// Exists reports whether anything of experiment name is there: its state
+// or its run directory (the remains of a crash count: down cleans them).
+func Exists(name string) (bool, error) {
+	if err := node.ValidName(name); err != nil {
+		return false, err
+	}
+	if _, err := os.Lstat(Dir(name)); err == nil {
+		return true, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("find %s: %w", name, err)
+	}
+	return false, nil
 }
 
 // List names the experiments with a run directory, sorted.

@@ -2,14 +2,17 @@ package netd
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/vmux/vmux/diecast/node"
 	"github.com/vmux/vmux/diecast/topology"
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/rt/reexec"
@@ -32,19 +35,37 @@ type UpOptions struct {
 	Lead time.Duration
 }
 
-// Up validates the spec file, starts the experiment daemon detached (its
-// own session, no parent-death signal, logging to /run/vmux/<name>/log)
-// and waits until it reports the experiment ready. On failure everything
-// is torn down and the daemon's reason returned.
-func Up(spec string, o UpOptions) (*State, error) {
+// Up is UpContext without cancellation.
+func Up(spec string, o UpOptions) (*State, error) { return UpContext(context.Background(), spec, o) }
+
+// UpContext reads the spec file once (a regular file of at most
+// topology.MaxSpecBytes: never a FIFO or a device), validates it, copies
+// the very bytes it validated into the run directory (owner-only), starts
+// the experiment daemon detached (its own session, no parent-death signal,
+// logging to /run/vmux/<name>/log, mode 0600) and waits until it reports
+// the experiment ready, then checks that the daemon and every node's init
+// are alive and every node's exec socket answers: only then is the
+// experiment up. On failure, or when ctx ends (SIGINT, SIGTERM), everything
+// is torn down and the reason returned (ctx's error, wrapped, on
+// cancellation).
+func UpContext(ctx context.Context, spec string, o UpOptions) (*State, error) {
 	if err := linux.RequireRoot("vmux net up"); err != nil {
 		return nil, err
 	}
-	nw, err := topology.Load(spec)
+	data, err := topology.ReadFile(spec)
 	if err != nil {
 		return nil, err
 	}
+	nw, err := topology.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec, err)
+	}
 	name := nw.Name
+	for _, nd := range nw.Nodes {
+		if _, err := Limits(nd, nw.TDF); err != nil {
+			return nil, fmt.Errorf("check %s: %w", spec, err)
+		}
+	}
 	// One bring-up at a time: the check for a running experiment and the
 	// creation of its run dir must not interleave with another up's.
 	unlock, err := lockRunRoot()
@@ -52,10 +73,8 @@ func Up(spec string, o UpOptions) (*State, error) {
 		return nil, err
 	}
 	defer unlock()
-	for _, nd := range nw.Nodes {
-		if _, err := Limits(nd, nw.TDF); err != nil {
-			return nil, fmt.Errorf("check %s: %w", spec, err)
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bring up %s: %w", name, err)
 	}
 	if st, err := Load(name); err == nil {
 		if st.DaemonAlive() {
@@ -71,25 +90,90 @@ func Up(spec string, o UpOptions) (*State, error) {
 	if err := os.MkdirAll(Dir(name), 0o755); err != nil {
 		return nil, fmt.Errorf("create run dir: %w", err)
 	}
-	data, err := os.ReadFile(spec)
-	if err != nil {
-		return nil, fmt.Errorf("read spec: %w", err)
-	}
-	if err := os.WriteFile(specPath(name), data, 0o644); err != nil {
+	if err := writePrivate(specPath(name), data); err != nil {
+		_ = removeRemains(name)
 		return nil, fmt.Errorf("copy spec: %w", err)
 	}
-	if err := startDaemon(name, o); err != nil {
+	if err := startDaemon(ctx, name, o); err != nil {
 		_ = Down(name, time.Second)
 		return nil, err
 	}
-	return Load(name)
+	st, err := Load(name)
+	if err == nil {
+		err = st.checkUp()
+	}
+	if err != nil {
+		_ = Down(name, time.Second)
+		return nil, fmt.Errorf("bring up %s: %w", name, err)
+	}
+	return st, nil
 }
 
-func startDaemon(name string, o UpOptions) error {
+// writePrivate writes a file only root can read (whatever the umask): the
+// run directory's files carry specs, argv and addresses of root's
+// experiments.
+func writePrivate(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// openLog opens the experiment's log for appending, owner-only.
+func openLog(name string) (*os.File, error) {
+	f, err := os.OpenFile(logPath(name), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	// An older vmux made it 0644: the exec argv it holds is no one else's.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkUp verifies what the daemon reported: it and every node's init run,
+// and every node's init accepts connections on its exec socket.
+func (st *State) checkUp() error {
+	if !st.Ready {
+		return fmt.Errorf("%w: state not marked ready", ErrNotUp)
+	}
+	if !st.DaemonAlive() {
+		return fmt.Errorf("%w: the daemon (pid %d) exited", ErrNotUp, st.Daemon.Pid)
+	}
+	var errs []error
+	for _, n := range st.Nodes {
+		if err := node.Probe(n.State); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotUp, err)
+	}
+	return nil
+}
+
+func startDaemon(ctx context.Context, name string, o UpOptions) error {
 	if o.Timeout == 0 {
 		o.Timeout = 60 * time.Second
 	}
-	logf, err := os.OpenFile(logPath(name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if o.Lead < 0 || o.Lead > time.Millisecond {
+		return fmt.Errorf("bring up %s: lead %v: give 0 to 1ms (about half the zero-latency RTT)", name, o.Lead)
+	}
+	logf, err := openLog(name)
 	if err != nil {
 		return fmt.Errorf("open daemon log: %w", err)
 	}
@@ -106,9 +190,6 @@ func startDaemon(name string, o UpOptions) error {
 	if o.Dilate {
 		cmd.Env = append(cmd.Env, dilateEnv+"=1")
 	}
-	if o.Lead < 0 || o.Lead > time.Millisecond {
-		return fmt.Errorf("bring up %s: lead %v: give 0 to 1ms (about half the zero-latency RTT)", name, o.Lead)
-	}
 	if o.Lead > 0 {
 		cmd.Env = append(cmd.Env, leadEnv+"="+o.Lead.String())
 	}
@@ -120,21 +201,51 @@ func startDaemon(name string, o UpOptions) error {
 	}
 	// Reap it if it exits while we live (tests); vmux net up exits at once
 	// and the daemon is reparented.
-	go func() { _ = cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	_ = rd.SetReadDeadline(time.Now().Add(o.Timeout))
-	line, rerr := bufio.NewReader(rd).ReadString('\n')
-	line = strings.TrimSpace(line)
+	type result struct {
+		line string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(io.LimitReader(rd, 64<<10)).ReadString('\n')
+		got <- result{strings.TrimSpace(line), err}
+	}()
+	var r result
+	select {
+	case r = <-got:
+	case <-ctx.Done():
+		// Stop the daemon here (it may not have recorded itself in the
+		// state yet): SIGTERM, which it acts on once its bring-up is
+		// done, then SIGKILL; the caller's Down removes what is left.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(cancelGrace):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = rd.SetReadDeadline(time.Now())
+		<-got
+		return fmt.Errorf("bring up %s: %w", name, ctx.Err())
+	}
 	switch {
-	case line == "ok":
+	case r.line == "ok":
 		return nil
-	case line != "":
-		return &DaemonError{Name: name, Log: logPath(name), Msg: line}
-	case errors.Is(rerr, os.ErrDeadlineExceeded):
+	case r.line != "":
+		return &DaemonError{Name: name, Log: logPath(name), Msg: r.line}
+	case errors.Is(r.err, os.ErrDeadlineExceeded):
 		_ = cmd.Process.Kill()
 		return &DaemonError{Name: name, Log: logPath(name), Msg: fmt.Sprintf("not ready after %v", o.Timeout)}
 	}
 	return &DaemonError{Name: name, Log: logPath(name), Msg: "daemon exited without a report" + logTail(name)}
 }
+
+// cancelGrace is how long a cancelled bring-up lets the daemon tear down
+// what it started before it is killed (Down then removes the rest).
+const cancelGrace = 3 * time.Second
 
 // dilateEnv and leadEnv carry UpOptions.Dilate and Lead to the daemon.
 const (

@@ -2,7 +2,9 @@ package node
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -17,7 +19,9 @@ func (in *initProc) handle(c *net.UnixConn) {
 	n, files, err := linux.RecvWithFds(c, buf)
 	defer closeAll(files)
 	if err != nil {
-		in.log.Error("exec request", "err", err)
+		if !errors.Is(err, io.EOF) { // EOF: a Probe, or a client gone
+			in.log.Error("exec request", "err", err)
+		}
 		return
 	}
 	var req execRequest

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Process is what a node's init is asked to run.
@@ -157,10 +159,17 @@ func newRunLauncher(s InitSettings) (Launcher, error) {
 // Argv is the command line that runs argv dilated, started at real time now.
 func (l RunLauncher) Argv(argv []string, now time.Time) []string {
 	virt := l.Epoch.Add(time.Duration(float64(now.Sub(l.Epoch)) / l.TDF))
-	out := []string{l.Exe, "run", "--tdf", strconv.FormatFloat(l.TDF, 'g', -1, 64),
+	// Decimal forms vmux run reads back: the spec's tdf was validated with
+	// vclock.TDFFromFloat, which reads this very form; the real share is
+	// rounded to 9 decimals (cpu/tdf such as 0.5/3 has no exact decimal
+	// form, and 'g' formatting gave 17 digits or an exponent, which vmux
+	// run refused).
+	out := []string{l.Exe, "run", "--tdf", strconv.FormatFloat(l.TDF, 'f', -1, 64),
 		"--start", virt.UTC().Format(time.RFC3339Nano)}
 	if l.CPU > 0 && l.CPU <= 1 {
-		out = append(out, "--cpu", strconv.FormatFloat(l.CPU, 'g', -1, 64))
+		if _, err := vclock.ShareFromFloat(l.CPU); err == nil {
+			out = append(out, "--cpu", strings.TrimRight(strings.TrimRight(strconv.FormatFloat(l.CPU, 'f', 9, 64), "0"), "."))
+		}
 	}
 	return append(append(out, "--"), argv...)
 }

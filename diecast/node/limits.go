@@ -3,6 +3,8 @@ package node
 import (
 	"fmt"
 	"math"
+
+	"github.com/vmux/vmux/diecast/topology"
 )
 
 // Limits are the resources a node may use. Zero means unlimited.
@@ -41,8 +43,8 @@ func (l Limits) Validate() error {
 			return fmt.Errorf("%w: %s %d is negative", ErrBadConfig, v.name, v.n)
 		}
 	}
-	if l.Memory > 0 && l.Memory < 4096 {
-		return fmt.Errorf("%w: memory %d bytes is below one page", ErrBadConfig, l.Memory)
+	if l.Memory > 0 && l.Memory < int64(topology.MinNodeMemory) {
+		return fmt.Errorf("%w: memory %d bytes is below the %v a node's init needs", ErrBadConfig, l.Memory, topology.MinNodeMemory)
 	}
 	return nil
 }

@@ -96,6 +96,14 @@ func TestRunLauncherArgv(t *testing.T) {
 	if got != want {
 		t.Errorf("argv\n got %s\nwant %s", got, want)
 	}
+	// A real share with no exact decimal form (cpu 0.5 at tdf 3) and a
+	// small factor: forms vmux run accepts (it refused 0.16666666666666666
+	// and 1e-03).
+	l.TDF, l.CPU = 0.001, 0.5/3
+	got = strings.Join(l.Argv([]string{"x"}, epoch), " ")
+	if !strings.Contains(got, "--tdf 0.001 ") || !strings.Contains(got, "--cpu 0.166666667 ") {
+		t.Errorf("argv %s", got)
+	}
 	l.CPU = 0 // unlimited: no --cpu
 	if got := l.Argv([]string{"x"}, epoch); strings.Contains(strings.Join(got, " "), "--cpu") {
 		t.Errorf("argv without a cpu share: %q", got)

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
+
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Limits that keep a spec sane.
@@ -15,8 +17,7 @@ const (
 	MaxNodes    = 1024
 	MaxNameLen  = 63
 	MinQueue    = ByteSize(1500) // one full-size Ethernet packet
-	maxTDF      = 1e4
-	defaultQDur = 0.1 // default queue: 100 ms of bandwidth...
+	defaultQDur = 0.1            // default queue: 100 ms of bandwidth...
 	minQueueDef = ByteSize(64 << 10)
 )
 
@@ -30,16 +31,35 @@ func validName(s string) error {
 	return nil
 }
 
-// compiler accumulates validation errors so one run reports them all.
+// compiler accumulates validation errors so one run reports them all (the
+// first maxReported of them: a hostile spec can hold a million mistakes).
 type compiler struct {
-	errs []error
-	net  *Network
+	errs  []error
+	nfail int // every failure, reported or not
+	net   *Network
 	// groups maps a group name to its member node indexes.
 	groups map[string][]int
 }
 
+// Bounds on what a failed Compile reports.
+const (
+	maxReported = 20  // problems listed
+	maxMsg      = 300 // bytes of one message (names and values are echoed)
+)
+
 func (c *compiler) fail(path, format string, args ...any) {
-	c.errs = append(c.errs, specErr(path, format, args...))
+	c.nfail++
+	if len(c.errs) >= maxReported {
+		return
+	}
+	e := specErr(path, format, args...)
+	if len(e.Msg) > maxMsg {
+		e.Msg = e.Msg[:maxMsg] + "..."
+	}
+	if len(e.Path) > maxMsg {
+		e.Path = e.Path[:maxMsg] + "..."
+	}
+	c.errs = append(c.errs, e)
 }
 
 // Compile validates a spec and builds its Network. The error joins every
@@ -52,17 +72,20 @@ func Compile(s *Spec) (*Network, error) {
 	c.header(s)
 	c.nodes(s)
 	c.switches(s)
-	if len(c.errs) == 0 {
+	if c.nfail == 0 {
 		c.links(s)
 	}
-	if len(c.errs) == 0 {
+	if c.nfail == 0 {
 		c.addresses(s)
 	}
-	if len(c.errs) == 0 {
+	if c.nfail == 0 {
 		c.route()
 	}
-	if len(c.errs) > 0 {
-		return nil, fmt.Errorf("compiling spec %q: %w", s.Name, errors.Join(c.errs...))
+	if c.nfail > 0 {
+		if c.nfail > len(c.errs) {
+			c.errs = append(c.errs, specErr("(spec)", "and %d more problems", c.nfail-len(c.errs)))
+		}
+		return nil, fmt.Errorf("compiling spec %q: %w", short(s.Name), errors.Join(c.errs...))
 	}
 	return c.net, nil
 }
@@ -78,8 +101,9 @@ func (c *compiler) header(s *Spec) {
 	n.TDF = 1
 	if s.TDF != nil {
 		k := *s.TDF
-		if !(k > 0) || math.IsInf(k, 0) || k > maxTDF {
-			c.fail("tdf", "%v is out of range: the time-dilation factor must be > 0 and <= %g (1 = real time)", k, maxTDF)
+		if err := checkTDF(k); err != nil {
+			c.fail("tdf", "%v is out of range: vmux dilates by %v to %v, with at most 9 decimals (1 = real time): %v",
+				k, vclock.MinTDF.Float64(), vclock.MaxTDF.Float64(), err)
 		} else {
 			n.TDF = k
 		}
@@ -97,6 +121,8 @@ func (c *compiler) header(s *Spec) {
 			c.fail("subnet", "%q is not a prefix: write e.g. 10.100.0.0/16", s.Subnet)
 		case !p.Addr().Is4() || p.Bits() > 30 || p.Bits() < 8:
 			c.fail("subnet", "%q must be an IPv4 prefix between /8 and /30", s.Subnet)
+		case reservedSubnet(p.Masked()) != "":
+			c.fail("subnet", "%s %s: use a private range such as 10.100.0.0/16", p.Masked(), reservedSubnet(p.Masked()))
 		default:
 			n.Subnet = p.Masked()
 		}
@@ -115,6 +141,10 @@ func (c *compiler) nodes(s *Spec) {
 	sort.Strings(keys)
 	n := c.net
 	add := func(path, name, group string, ns NodeSpec) {
+		if why := reservedName(name); why != "" {
+			c.fail(path, "node name %q %s: pick another name", name, why)
+			return
+		}
 		if _, dup := n.byName[name]; dup {
 			c.fail(path, "node %q is defined twice (a group member and a node share the name?)", name)
 			return
@@ -139,9 +169,24 @@ func (c *compiler) nodes(s *Spec) {
 		}
 		if ns.CPU < 0 || math.IsNaN(ns.CPU) || ns.CPU > 1024 {
 			c.fail(path+".cpu", "%v is out of range: give a share of a core (0.5 = half a core, 0 = no limit)", ns.CPU)
+		} else if ns.CPU > 0 && ns.CPU/n.TDF < MinRealCPU {
+			c.fail(path+".cpu", "%v of a core at tdf %g is %.3g of a real core, below the kernel's minimum quota of %v: give at least %.3g",
+				ns.CPU, n.TDF, ns.CPU/n.TDF, MinRealCPU, MinRealCPU*n.TDF)
 		}
 		if ns.Memory < 0 {
 			c.fail(path+".memory", "negative")
+		} else if ns.Memory > 0 && ns.Memory < MinNodeMemory {
+			c.fail(path+".memory", "%v is too small for the node's init (and its dilation supervisors): give at least %v, or 0 for no limit", ns.Memory, MinNodeMemory)
+		}
+		for _, r := range []struct {
+			name string
+			v    ByteRate
+		}{{"read", ns.Disk.Read}, {"write", ns.Disk.Write}} {
+			if r.v < 0 {
+				c.fail(path+".disk."+r.name, "negative")
+			} else if r.v > 0 && float64(r.v)/n.TDF < 1 {
+				c.fail(path+".disk."+r.name, "%v at tdf %g is below 1 byte/s of real rate (it would mean no limit)", r.v, n.TDF)
+			}
 		}
 		if ns.Disk.ReadIOPS < 0 || ns.Disk.WriteIOPS < 0 {
 			c.fail(path+".disk", "iops must be >= 0 (0 = no limit)")
@@ -181,6 +226,10 @@ func (c *compiler) switches(s *Spec) {
 			c.fail(path, "%v", err)
 			continue
 		}
+		if why := reservedName(name); why != "" {
+			c.fail(path, "switch name %q %s: pick another name", name, why)
+			continue
+		}
 		if _, dup := n.byName[name]; dup {
 			c.fail(path, "%q is already a node or a switch: names must be unique", name)
 			continue
@@ -191,7 +240,7 @@ func (c *compiler) switches(s *Spec) {
 		}
 		n.byName[name] = -1 // placeholder until indexes are final
 	}
-	if len(c.errs) > 0 {
+	if c.nfail > 0 {
 		return
 	}
 	for i, name := range sw {
@@ -203,4 +252,12 @@ func (c *compiler) switches(s *Spec) {
 		n.names = append(n.names, nd.Name)
 	}
 	n.names = append(n.names, sw...)
+}
+
+// short is s cut to a length fit for a message.
+func short(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }

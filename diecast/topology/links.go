@@ -35,6 +35,9 @@ func (c *compiler) checkParams(path string, p *LinkParams) {
 	if p.Bandwidth < 0 || math.IsInf(float64(p.Bandwidth), 0) {
 		c.fail(path+".bandwidth", "out of range")
 	}
+	if p.Latency < 0 || p.Latency > MaxLatency || p.Jitter < 0 || p.Jitter > MaxLatency {
+		c.fail(path+".latency", "latency %v, jitter %v: give 0 to %v each", p.Latency, p.Jitter, MaxLatency)
+	}
 	if p.Bandwidth > 0 && p.Bandwidth < 1000 {
 		c.fail(path+".bandwidth", "%v is below 1kbit: too slow to carry a packet in useful time", p.Bandwidth)
 	}
@@ -99,10 +102,10 @@ func (c *compiler) links(s *Spec) {
 		}
 		fwd := override(ls.LinkParams, ls.Forward)
 		rev := override(ls.LinkParams, ls.Reverse)
-		nerr := len(c.errs)
+		nerr := c.nfail
 		c.checkParams(path+dirSuffix(ls.Forward, ".forward"), &fwd)
 		c.checkParams(path+dirSuffix(ls.Reverse, ".reverse"), &rev)
-		if len(c.errs) > nerr {
+		if c.nfail > nerr {
 			continue
 		}
 		for _, a := range ends[0] {
@@ -121,7 +124,7 @@ func (c *compiler) links(s *Spec) {
 			}
 		}
 	}
-	if len(c.errs) > 0 {
+	if c.nfail > 0 {
 		return
 	}
 	lonely := len(n.Nodes) > 1 || len(n.Switches) > 0

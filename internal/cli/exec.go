@@ -56,6 +56,7 @@ omitted when only one experiment is up.`,
 			if !node.Running(n.Pid, n.StartTime) {
 				return fmt.Errorf("exec in %s: node %s is not running (see vmux net status %s; vmux net down %s cleans up)", name, n.Name, name, name)
 			}
+			forwardSignals()
 			sigs := make(chan os.Signal, 8)
 			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 			defer signal.Stop(sigs)

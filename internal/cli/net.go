@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -31,20 +32,31 @@ disk shares) joined by a user-space link emulator. Needs root.`,
 
 func newNetUpCmd() *cobra.Command {
 	var (
-		dilate bool
-		lead   time.Duration
+		dilate, asJSON bool
+		lead           time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "up SPEC",
 		Short: "Bring up the experiment described by SPEC (YAML)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Brings up the experiment SPEC describes and returns once it is up: the daemon
+and every node's init run and every node answers on its exec socket. SPEC is
+read once, and must be a regular file of at most 4 MiB. SIGINT or SIGTERM
+during the bring-up tears down whatever was started.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t0 := time.Now()
-			st, err := netd.Up(args[0], netd.UpOptions{Dilate: dilate, Lead: lead})
+			st, err := netd.UpContext(cmd.Context(), args[0], netd.UpOptions{Dilate: dilate, Lead: lead})
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if asJSON {
+				s, err := netd.GetStatus(st.Name)
+				if err != nil {
+					return err
+				}
+				return writeJSON(w, netUpJSON{Status: s, Seconds: time.Since(t0).Seconds()})
+			}
 			fmt.Fprintf(w, "experiment %s up in %.2fs: %d nodes, tdf %g, subnet %s\n",
 				st.Name, time.Since(t0).Seconds(), len(st.Nodes), st.TDF, st.Subnet)
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -62,8 +74,22 @@ func newNetUpCmd() *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&dilate, "dilate", false, "run every node process under time dilation at the spec's tdf (vmux run), on one virtual clock")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the experiment's status as JSON (as net status --json does, plus the bring-up time)")
 	c.Flags().DurationVar(&lead, "lead", 50*time.Microsecond, "deliver packets this much early into nodes to cancel part of the TUN crossing cost (~100us each way here); 0 keeps the model exact")
 	return c
+}
+
+// netUpJSON is what net up --json prints.
+type netUpJSON struct {
+	*netd.Status
+	Seconds float64 `json:"up_seconds"`
+}
+
+// netDownJSON is one experiment net down --json reports.
+type netDownJSON struct {
+	Name    string  `json:"name"`
+	Found   bool    `json:"found"`
+	Seconds float64 `json:"seconds"`
 }
 
 func newNetStatusCmd() *cobra.Command {
@@ -156,11 +182,16 @@ func fmtMem(m int64) string {
 }
 
 func newNetDownCmd() *cobra.Command {
-	var all bool
+	var all, ignore, asJSON bool
 	c := &cobra.Command{
 		Use:   "down [NAME]",
-		Short: "Tear an experiment down (idempotent; works after a crash)",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "Tear an experiment down (works after a crash)",
+		Long: `Tears experiment NAME down: stops its daemon, kills every process of its
+nodes, removes its cgroups and run directory. It works after a crash of the
+daemon. An experiment that is not up is an error (exit status 1) unless
+--ignore-not-found is given; --all tears down every experiment. Once
+started, a tear-down finishes (a few seconds at most) even if interrupted.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := linux.RequireRoot("vmux net down"); err != nil {
 				return err
@@ -177,22 +208,47 @@ func newNetDownCmd() *cobra.Command {
 				names = l
 			default:
 				n, err := netd.Resolve("")
+				if errors.Is(err, netd.ErrNotFound) && ignore {
+					return nil
+				}
 				if err != nil {
 					return fmt.Errorf("%w (or pass --all)", err)
 				}
 				names = []string{n}
 			}
+			out := []netDownJSON{}
+			var missing error
 			for _, n := range names {
 				t0 := time.Now()
+				found, err := netd.Exists(n)
+				if err != nil {
+					return err
+				}
 				if err := netd.Down(n, 3*time.Second); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "experiment %s down in %.2fs\n", n, time.Since(t0).Seconds())
+				out = append(out, netDownJSON{Name: n, Found: found, Seconds: time.Since(t0).Seconds()})
+				switch {
+				case !found && !ignore:
+					missing = fmt.Errorf("down %s: %w (--ignore-not-found to accept that)", n, netd.ErrNotFound)
+				case asJSON:
+				case found:
+					fmt.Fprintf(cmd.OutOrStdout(), "experiment %s down in %.2fs\n", n, time.Since(t0).Seconds())
+				default:
+					fmt.Fprintf(cmd.OutOrStdout(), "experiment %s was not up\n", n)
+				}
 			}
-			return nil
+			if asJSON {
+				if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			}
+			return missing
 		},
 	}
 	c.Flags().BoolVar(&all, "all", false, "tear down every experiment")
+	c.Flags().BoolVar(&ignore, "ignore-not-found", false, "an experiment that is not up is not an error")
+	c.Flags().BoolVar(&asJSON, "json", false, "print what was torn down as JSON")
 	return c
 }
 

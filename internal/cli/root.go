@@ -1,13 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
-
-	"context"
 
 	"github.com/spf13/cobra"
 
@@ -55,24 +55,79 @@ Much of vmux needs root; commands that do say so and check first.`,
 	return root
 }
 
+// Interrupted is the cause of a command's context when SIGINT or SIGTERM
+// arrived: commands stop what they do, clean up, and return an error
+// wrapping context.Canceled; Main then reports it and dies of the signal.
+type Interrupted struct{ Signal syscall.Signal }
+
+func (e *Interrupted) Error() string { return "interrupted by " + signalName(e.Signal) }
+
 // Main runs vmux with args and returns the process exit status.
+//
+// The first SIGINT or SIGTERM cancels the command's context (cause
+// *Interrupted): every long command stops and cleans up, then vmux dies of
+// that signal (so a shell or timeout(1) sees it, as for any program
+// interrupted). A second signal kills vmux at once, without waiting for
+// the cleanup. Commands that forward signals to a program (vmux run, vmux
+// exec) call forwardSignals first: Main then leaves every signal to them.
 func Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		first := true
+		for s := range sigs {
+			switch {
+			case forwarding.Load():
+			case first:
+				first = false
+				cancel(&Interrupted{Signal: s.(syscall.Signal)})
+			default:
+				linux.DieOfSignal(s.(syscall.Signal))
+			}
+		}
+	}()
 	root := NewRoot()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	var intr *Interrupted
+	if err != nil && errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &intr) {
+		if err.Error() == context.Canceled.Error() {
+			fmt.Fprintf(os.Stderr, "vmux: %v\n", intr)
+		} else {
+			fmt.Fprintf(os.Stderr, "vmux: %v (%v)\n", err, intr)
+		}
+		linux.DieOfSignal(intr.Signal)
+	}
 	if err == nil {
 		return 0
 	}
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if ee.Signal != 0 {
-			stop()
 			linux.DieOfSignal(ee.Signal)
 		}
 		return ee.Code
 	}
 	fmt.Fprintf(os.Stderr, "vmux: %v\n", err)
 	return 1
+}
+
+// forwarding is set by commands that forward SIGINT and SIGTERM to the
+// program they run: Main neither cancels them nor kills vmux on a second
+// signal.
+var forwarding atomic.Bool
+
+// forwardSignals hands SIGINT and SIGTERM over to the calling command.
+func forwardSignals() { forwarding.Store(true) }
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }

@@ -112,6 +112,7 @@ func parseStart(s string) (time.Time, error) {
 // runDilated runs the supervisor, forwards termination signals, and passes
 // the program's exit status or fatal signal through.
 func runDilated(cfg dilate.Config) error {
+	forwardSignals()
 	sigs := make(chan os.Signal, 8)
 	// Terminal-generated SIGINT/SIGQUIT already reach the program, which
 	// shares our process group: forward them only when not on a terminal.
