@@ -126,7 +126,7 @@ func TestModeSpec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Workload != nil || nw.TDF != m.SpecTDF() || nw.Links[0].Real.Latency != topology.Duration(float64(1e6)*m.SpecTDF()) {
+		if s.Workload != nil || nw.TDF.Float64() != m.SpecTDF() || nw.Links[0].Real.Latency != topology.Duration(float64(1e6)*m.SpecTDF()) {
 			t.Errorf("%v: tdf %v, workload %v, real latency %v", m, nw.TDF, s.Workload, nw.Links[0].Real.Latency)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/vmux/vmux/diecast/topology"
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/rt/reexec"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // DaemonRole is the reexec role of an experiment daemon (argument: the
@@ -49,7 +50,7 @@ func DaemonMain(name string) int {
 	linux.SetCloexec(readyFd) // node inits must not inherit it
 	launcher := ""
 	if os.Getenv(dilateEnv) == "1" {
-		launcher = node.RunLauncherName
+		launcher = node.SupervisedLauncherName
 	}
 	os.Unsetenv(dilateEnv)
 	lead, _ := time.ParseDuration(os.Getenv(leadEnv))
@@ -96,6 +97,7 @@ type daemon struct {
 	st    *State
 	nodes []*node.Node
 	emu   *netem.Emulator
+	dil   *dilation // a dilated experiment's clock and supervisor; nil otherwise
 	done  chan struct{}
 	wg    sync.WaitGroup
 	// closing counts TUN fds still being closed (see asyncClose).
@@ -137,10 +139,15 @@ func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog
 		return nil, err
 	}
 	d := &daemon{name: name, log: log, net: nw, done: make(chan struct{})}
-	d.st = &State{Name: name, TDF: nw.TDF, Launcher: launcher, Lead: lead, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
+	d.st = &State{Name: name, TDF: nw.TDF.Float64(), Factor: nw.TDF.String(), Launcher: launcher, Lead: lead, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
 		Daemon: Proc{Pid: os.Getpid(), StartTime: self}, Switches: nw.Switches, LogFile: logPath(name), Interface: TUNName}
 	if err := d.st.save(); err != nil {
 		return nil, err
+	}
+	if launcher == node.SupervisedLauncherName {
+		if d.dil, err = startDilation(name, nw.TDF, log); err != nil {
+			return d, err
+		}
 	}
 	// The hosts file is the one file of the run directory others may read:
 	// every node process, whatever its user, resolves names through it.
@@ -222,11 +229,19 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := node.Start(node.Config{
+	cfg := node.Config{
 		Experiment: d.name, Name: nd.Name, Limits: lim, HostsFile: hostsPath(d.name),
-		Socket: sockPath(d.name, nd.Name), TDF: d.net.TDF, Log: logf,
-		Launcher: d.st.Launcher, Epoch: d.st.Created,
-	})
+		Socket: sockPath(d.name, nd.Name), Log: logf, Launcher: d.st.Launcher,
+	}
+	if d.dil != nil {
+		if cfg.Supervisor, err = d.dil.nodeConn(nd.Name); err != nil {
+			return nil, nil, err
+		}
+	}
+	n, err := node.Start(cfg)
+	if cfg.Supervisor != nil {
+		cfg.Supervisor.Close() // init has its copy
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -242,7 +257,8 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 // should perceive c cores runs on c/k real cores (it sees k times more per
 // second of its time), and disk rates are divided by k likewise; memory is
 // not scaled.
-func Limits(nd *topology.Node, k float64) (node.Limits, error) {
+func Limits(nd *topology.Node, tdf vclock.TDF) (node.Limits, error) {
+	k := tdf.Float64()
 	l := node.Limits{
 		CPU: nd.CPU / k, Memory: int64(nd.Memory),
 		ReadBps: int64(float64(nd.Disk.Read) / k), WriteBps: int64(float64(nd.Disk.Write) / k),
@@ -318,6 +334,9 @@ func (d *daemon) teardown() {
 		}()
 	}
 	wg.Wait()
+	if d.dil != nil {
+		d.dil.close() // what is left traced (nothing, once every init is gone)
+	}
 	d.closing.Wait()
 	removeRemains(d.name)
 }

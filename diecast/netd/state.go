@@ -36,6 +36,7 @@ func sockPath(name, n string) string {
 type State struct {
 	Name      string      `json:"name"`
 	TDF       float64     `json:"tdf"`
+	Factor    string      `json:"tdf_exact,omitempty"` // the TDF as written ("1/3")
 	Subnet    string      `json:"subnet"`
 	Daemon    Proc        `json:"daemon"`
 	Ready     bool        `json:"ready"`
@@ -44,8 +45,9 @@ type State struct {
 	Switches  []string    `json:"switches,omitempty"`
 	LogFile   string      `json:"log"`
 	Interface string      `json:"interface"` // name of every node's TUN
-	// Launcher starts every node process: "" plain, or node.RunLauncherName
-	// (dilated at TDF, virtual clock starting at Created).
+	// Launcher starts every node process: "" plain, or
+	// node.SupervisedLauncherName (dilated on the experiment's clock, which
+	// `vmux clock` finds under the experiment's name).
 	Launcher string `json:"launcher,omitempty"`
 	// Lead is the emulator's delivery lead (see UpOptions.Lead).
 	Lead time.Duration `json:"lead_ns,omitempty"`

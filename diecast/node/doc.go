@@ -24,12 +24,16 @@
 // socket; the caller relays its raw terminal through it.
 //
 // The Launcher is the one function every process of a node goes through:
-// PlainLauncher execs as is; RunLauncher ("vmux-run") starts each program
-// under `vmux run --tdf K --start S`, its own time-dilation supervisor,
-// with S = epoch + (now - epoch)/K so that every program of every node
-// reads one virtual clock that started with the experiment (no shared
-// clock page is needed for a fixed TDF; a rate change or pause would need
-// one). Other launchers can be registered by name (RegisterLauncher). Init is the reaper of the namespace: a SIGCHLD loop wait4s every
+// PlainLauncher execs as is; SupervisedLauncher ("supervised") parks each
+// program's dilation launcher, has the experiment's one supervisor adopt
+// it over init's supervisor connection (fd 4, given by Config.Supervisor)
+// and releases it, so every program of every node runs on the
+// experiment's one clock, with the node's CPU share, from its first
+// instruction, and stays traced after the exec that started it returns
+// (daemons included). Other launchers can be registered by name
+// (RegisterLauncher).
+//
+// Init is the reaper of the namespace: a SIGCHLD loop wait4s every
 // child (orphans included) and hands statuses of launched processes to
 // their waiters; launching and registering happen under one mutex so a fast
 // exit is never missed. SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/2 are

@@ -26,9 +26,8 @@ type initConfig struct {
 	HostsFile  string  `json:"hosts_file,omitempty"`
 	Socket     string  `json:"socket"`
 	Launcher   string  `json:"launcher,omitempty"`
-	TDF        float64 `json:"tdf,omitempty"`
+	Supervised bool    `json:"supervised,omitempty"` // fd 4 is the supervisor connection
 	CPU        float64 `json:"cpu,omitempty"`
-	Epoch      int64   `json:"epoch,omitempty"` // unix ns
 }
 
 // oomInit and oomChild are the extreme oom_score_adj values: never
@@ -38,8 +37,12 @@ const (
 	oomChild = 1000
 )
 
-// readyFd is the pipe on which init reports "ok" or why it failed.
-const readyFd = 3
+// readyFd is the pipe on which init reports "ok" or why it failed;
+// supervisorFd, when Config.Supervisor is set, its supervisor connection.
+const (
+	readyFd      = 3
+	supervisorFd = 4
+)
 
 // stopGrace is how long init waits for its processes after forwarding a
 // terminating signal before it exits (and the kernel kills the rest of the
@@ -124,10 +127,18 @@ func setupInit() (*initProc, error) {
 			return nil, fmt.Errorf("bind hosts file: %w", err)
 		}
 	}
-	exe, _ := os.Executable()
-	set := InitSettings{Node: cfg.Node, TDF: cfg.TDF, CPU: cfg.CPU, Exe: exe}
-	if cfg.Epoch != 0 {
-		set.Epoch = time.Unix(0, cfg.Epoch)
+	set := InitSettings{Node: cfg.Node, CPU: cfg.CPU}
+	if cfg.Supervised {
+		linux.SetCloexec(supervisorFd) // what init launches must not inherit it
+		c, err := net.FileConn(os.NewFile(supervisorFd, "supervisor"))
+		if err != nil {
+			return nil, fmt.Errorf("supervisor connection: %w", err)
+		}
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			return nil, fmt.Errorf("supervisor connection: %w: fd %d is not a unix socket", ErrBadConfig, supervisorFd)
+		}
+		set.Supervisor = uc
 	}
 	l, err := newLauncher(cfg.Launcher, set)
 	if err != nil {

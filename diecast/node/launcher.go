@@ -2,17 +2,14 @@ package node
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
-	"time"
-
-	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Process is what a node's init is asked to run.
@@ -29,7 +26,7 @@ type Process struct {
 // Launcher starts every process of a node: it is the one place where a node
 // turns a request into a running program, so time dilation plugs in here (a
 // launcher that starts the program under the dilation supervisor at the
-// node's TDF). It returns the pid of the process that init waits for; that
+// node's TDF: SupervisedLauncher). It returns the pid of the process that init waits for; that
 // process must lead its own process group so signals reach its whole tree.
 type Launcher interface {
 	Launch(p *Process) (pid int, err error)
@@ -40,18 +37,18 @@ type LauncherFactory func(s InitSettings) (Launcher, error)
 
 // InitSettings are what a launcher may depend on.
 type InitSettings struct {
-	Node  string
-	TDF   float64
-	CPU   float64   // real share of a core (0: unlimited)
-	Epoch time.Time // real time at which the experiment's virtual clock started
-	Exe   string    // the vmux executable init runs as
+	Node string
+	CPU  float64 // real share of a core (0: unlimited)
+	// Supervisor is init's connection to the experiment's supervisor
+	// (set when the node was started with Config.Supervisor).
+	Supervisor *net.UnixConn
 }
 
 var (
 	launchersMu sync.Mutex
 	launchers   = map[string]LauncherFactory{
-		"plain":         func(InitSettings) (Launcher, error) { return PlainLauncher{}, nil },
-		RunLauncherName: newRunLauncher,
+		"plain":                func(InitSettings) (Launcher, error) { return PlainLauncher{}, nil },
+		SupervisedLauncherName: newSupervisedLauncher,
 	}
 )
 
@@ -132,54 +129,4 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("look up %q: %w", name, exec.ErrNotFound)
-}
-
-// RunLauncherName selects RunLauncher.
-const RunLauncherName = "vmux-run"
-
-// RunLauncher starts every program of a node under `vmux run` (the
-// time-dilation supervisor) at the node's TDF. Every program gets
-// --start = Epoch + (now - Epoch)/TDF, so all the programs of all the nodes
-// read one virtual clock that started with the experiment, although each
-// has its own supervisor (error: the supervisor's start-up, ~ms, / TDF).
-type RunLauncher struct {
-	Exe   string
-	TDF   float64
-	CPU   float64
-	Epoch time.Time
-}
-
-func newRunLauncher(s InitSettings) (Launcher, error) {
-	if s.Exe == "" || !(s.TDF > 0) || s.Epoch.IsZero() {
-		return nil, fmt.Errorf("%w: launcher %s needs the vmux executable, a TDF > 0 and the experiment epoch", ErrBadConfig, RunLauncherName)
-	}
-	return RunLauncher{Exe: s.Exe, TDF: s.TDF, CPU: s.CPU, Epoch: s.Epoch}, nil
-}
-
-// Argv is the command line that runs argv dilated, started at real time now.
-func (l RunLauncher) Argv(argv []string, now time.Time) []string {
-	virt := l.Epoch.Add(time.Duration(float64(now.Sub(l.Epoch)) / l.TDF))
-	// Decimal forms vmux run reads back: the spec's tdf was validated with
-	// vclock.TDFFromFloat, which reads this very form; the real share is
-	// rounded to 9 decimals (cpu/tdf such as 0.5/3 has no exact decimal
-	// form, and 'g' formatting gave 17 digits or an exponent, which vmux
-	// run refused).
-	out := []string{l.Exe, "run", "--tdf", strconv.FormatFloat(l.TDF, 'f', -1, 64),
-		"--start", virt.UTC().Format(time.RFC3339Nano)}
-	if l.CPU > 0 && l.CPU <= 1 {
-		if _, err := vclock.ShareFromFloat(l.CPU); err == nil {
-			out = append(out, "--cpu", strings.TrimRight(strings.TrimRight(strconv.FormatFloat(l.CPU, 'f', 9, 64), "0"), "."))
-		}
-	}
-	return append(append(out, "--"), argv...)
-}
-
-// Launch implements Launcher.
-func (l RunLauncher) Launch(p *Process) (int, error) {
-	if len(p.Argv) == 0 {
-		return 0, fmt.Errorf("launch: %w: empty command", ErrBadConfig)
-	}
-	q := *p
-	q.Argv = l.Argv(p.Argv, time.Now())
-	return PlainLauncher{}.Launch(&q)
 }

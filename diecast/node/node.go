@@ -26,8 +26,10 @@ type Config struct {
 	HostsFile  string // bind-mounted over /etc/hosts inside the node if set
 	Socket     string // path of the exec socket init listens on
 	Launcher   string // registered launcher name; "" is plain exec
-	TDF        float64
-	Epoch      time.Time // start of the experiment's virtual clock (for launchers)
+	// Supervisor is a connection to the experiment's time-dilation
+	// supervisor (one end of a SOCK_SEQPACKET pair) that init uses to have
+	// every process it launches adopted (SupervisedLauncher).
+	Supervisor *os.File
 
 	// Exe is the binary re-executed as the node's init (reexec role
 	// InitRole); default this one. It must call reexec.Init first.
@@ -95,11 +97,8 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	icfg := initConfig{
 		Experiment: cfg.Experiment, Node: cfg.Name, Hostname: cfg.Hostname,
-		HostsFile: cfg.HostsFile, Socket: cfg.Socket, Launcher: cfg.Launcher, TDF: cfg.TDF,
-		CPU: cfg.Limits.CPU,
-	}
-	if !cfg.Epoch.IsZero() {
-		icfg.Epoch = cfg.Epoch.UnixNano()
+		HostsFile: cfg.HostsFile, Socket: cfg.Socket, Launcher: cfg.Launcher,
+		CPU: cfg.Limits.CPU, Supervised: cfg.Supervisor != nil,
 	}
 	ic, _ := json.Marshal(icfg)
 	rd, wr, err := os.Pipe()
@@ -110,6 +109,9 @@ func Start(cfg Config) (n *Node, err error) {
 	cmd := reexec.Command(cfg.Exe, InitRole, cfg.Name)
 	cmd.Env = append(cmd.Env, InitEnv+"="+string(ic))
 	cmd.ExtraFiles = []*os.File{wr}
+	if cfg.Supervisor != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.Supervisor) // supervisorFd
+	}
 	cmd.Stdout, cmd.Stderr = cfg.Log, cfg.Log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: linux.NodeNSFlags, Setsid: true}
 	err = cmd.Start()

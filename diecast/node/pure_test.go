@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestLimitsValidate(t *testing.T) {
@@ -87,29 +86,9 @@ func TestHaveV2(t *testing.T) {
 	}
 }
 
-func TestRunLauncherArgv(t *testing.T) {
-	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := RunLauncher{Exe: "/usr/bin/vmux", TDF: 2, CPU: 0.25, Epoch: epoch}
-	got := strings.Join(l.Argv([]string{"sleep", "1"}, epoch.Add(10*time.Second)), " ")
-	// 10 s of real time since the epoch are 5 s of virtual time.
-	want := "/usr/bin/vmux run --tdf 2 --start 2026-01-01T00:00:05Z --cpu 0.25 -- sleep 1"
-	if got != want {
-		t.Errorf("argv\n got %s\nwant %s", got, want)
-	}
-	// A real share with no exact decimal form (cpu 0.5 at tdf 3) and a
-	// small factor: forms vmux run accepts (it refused 0.16666666666666666
-	// and 1e-03).
-	l.TDF, l.CPU = 0.001, 0.5/3
-	got = strings.Join(l.Argv([]string{"x"}, epoch), " ")
-	if !strings.Contains(got, "--tdf 0.001 ") || !strings.Contains(got, "--cpu 0.166666667 ") {
-		t.Errorf("argv %s", got)
-	}
-	l.CPU = 0 // unlimited: no --cpu
-	if got := l.Argv([]string{"x"}, epoch); strings.Contains(strings.Join(got, " "), "--cpu") {
-		t.Errorf("argv without a cpu share: %q", got)
-	}
-	if _, err := newLauncher(RunLauncherName, InitSettings{TDF: 2}); !errors.Is(err, ErrBadConfig) {
-		t.Errorf("run launcher without exe/epoch: %v", err)
+func TestLaunchers(t *testing.T) {
+	if _, err := newLauncher(SupervisedLauncherName, InitSettings{}); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("supervised launcher without a supervisor connection: %v", err)
 	}
 	if _, err := newLauncher("nope", InitSettings{}); !errors.Is(err, ErrBadConfig) {
 		t.Errorf("unknown launcher: %v", err)

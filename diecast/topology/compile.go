@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
+	"strconv"
 
 	"github.com/vmux/vmux/rt/vclock"
 )
@@ -98,14 +99,19 @@ func (c *compiler) header(s *Spec) {
 	} else if err := validName(s.Name); err != nil || len(s.Name) > 32 {
 		c.fail("name", "%q is not a valid experiment name: use 1-32 lowercase letters, digits and '-'", s.Name)
 	}
-	n.TDF = 1
+	n.TDF = vclock.One
 	if s.TDF != nil {
-		k := *s.TDF
-		if err := checkTDF(k); err != nil {
-			c.fail("tdf", "%v is out of range: vmux dilates by %v to %v, with at most 9 decimals (1 = real time): %v",
-				k, vclock.MinTDF.Float64(), vclock.MaxTDF.Float64(), err)
-		} else {
+		// The same bounds as dilation's: a factor the spec accepts is one
+		// every node process can run at.
+		v := string(*s.TDF)
+		k, err := vclock.ParseTDF(v)
+		switch _, ferr := strconv.ParseFloat(v, 64); {
+		case err == nil:
 			n.TDF = k
+		case ferr == nil:
+			c.fail("tdf", "%s is out of range: the time-dilation factor must be from %v to %v (1 = real time)", v, vclock.MinTDF, vclock.MaxTDF)
+		default:
+			c.fail("tdf", "%q is not a time-dilation factor: write a number or a fraction, such as 10, 2.5 or 1/3", v)
 		}
 	}
 	if s.Subnet == "" {
@@ -169,9 +175,9 @@ func (c *compiler) nodes(s *Spec) {
 		}
 		if ns.CPU < 0 || math.IsNaN(ns.CPU) || ns.CPU > 1024 {
 			c.fail(path+".cpu", "%v is out of range: give a share of a core (0.5 = half a core, 0 = no limit)", ns.CPU)
-		} else if ns.CPU > 0 && ns.CPU/n.TDF < MinRealCPU {
-			c.fail(path+".cpu", "%v of a core at tdf %g is %.3g of a real core, below the kernel's minimum quota of %v: give at least %.3g",
-				ns.CPU, n.TDF, ns.CPU/n.TDF, MinRealCPU, MinRealCPU*n.TDF)
+		} else if k := n.TDF.Float64(); ns.CPU > 0 && ns.CPU/k < MinRealCPU {
+			c.fail(path+".cpu", "%v of a core at tdf %v is %.3g of a real core, below the kernel's minimum quota of %v: give at least %.3g",
+				ns.CPU, n.TDF, ns.CPU/k, MinRealCPU, MinRealCPU*k)
 		}
 		if ns.Memory < 0 {
 			c.fail(path+".memory", "negative")
@@ -184,8 +190,8 @@ func (c *compiler) nodes(s *Spec) {
 		}{{"read", ns.Disk.Read}, {"write", ns.Disk.Write}} {
 			if r.v < 0 {
 				c.fail(path+".disk."+r.name, "negative")
-			} else if r.v > 0 && float64(r.v)/n.TDF < 1 {
-				c.fail(path+".disk."+r.name, "%v at tdf %g is below 1 byte/s of real rate (it would mean no limit)", r.v, n.TDF)
+			} else if r.v > 0 && float64(r.v)/n.TDF.Float64() < 1 {
+				c.fail(path+".disk."+r.name, "%v at tdf %v is below 1 byte/s of real rate (it would mean no limit)", r.v, n.TDF)
 			}
 		}
 		if ns.Disk.ReadIOPS < 0 || ns.Disk.WriteIOPS < 0 {

@@ -72,6 +72,6 @@ func lastAddr(p netip.Prefix) netip.Addr {
 
 // String describes the network in one line.
 func (n *Network) String() string {
-	return fmt.Sprintf("%s: %d nodes, %d switches, %d directed links, tdf %g, subnet %s",
+	return fmt.Sprintf("%s: %d nodes, %d switches, %d directed links, tdf %v, subnet %s",
 		n.Name, len(n.Nodes), len(n.Switches), len(n.Links), n.TDF, n.Subnet)
 }

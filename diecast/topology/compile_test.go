@@ -2,6 +2,7 @@ package topology
 
 import (
 	"errors"
+	"github.com/vmux/vmux/rt/vclock"
 	"net/netip"
 	"os"
 	"strings"
@@ -27,7 +28,7 @@ func TestDemoSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Name != "demo" || n.TDF != 1 || len(n.Nodes) != 2 || len(n.Switches) != 1 || len(n.Links) != 4 {
+	if n.Name != "demo" || n.TDF != vclock.One || len(n.Nodes) != 2 || len(n.Switches) != 1 || len(n.Links) != 4 {
 		t.Fatalf("unexpected network %v", n)
 	}
 	a, _ := n.Node("a")
@@ -141,7 +142,7 @@ links:
 
 func TestDefaultSubnet(t *testing.T) {
 	n := mustCompile(t, "name: x\nnodes: {a: {}}\n")
-	if n.TDF != 1 || n.Subnet.Bits() != 16 || n.Subnet.Addr().As4()[0] != 10 {
+	if n.TDF != vclock.One || n.Subnet.Bits() != 16 || n.Subnet.Addr().As4()[0] != 10 {
 		t.Fatalf("defaults: tdf %v subnet %v", n.TDF, n.Subnet)
 	}
 	if o := n.Subnet.Addr().As4()[1]; o < 120 || o > 219 {
@@ -182,6 +183,10 @@ func TestInvalidSpecs(t *testing.T) {
 		{"nodes do not forward", "name: e\nnodes: {a: {}, b: {}, c: {}}\nlinks: [{ends: [a, b]}, {ends: [b, c]}]\n", `nodes "a" and "c" are not connected`},
 		{"tdf zero", base + okLinks + "tdf: 0\n", "tdf: 0 is out of range"},
 		{"tdf negative", base + okLinks + "tdf: -2\n", "tdf: -2 is out of range"},
+		// Issue 10 item 9: accepted here, then every dilated exec failed.
+		{"tdf below dilation's bound", base + okLinks + "tdf: 1e-9\n", "tdf: 1e-9 is out of range"},
+		{"tdf above dilation's bound", base + okLinks + "tdf: 10001\n", "tdf: 10001 is out of range"},
+		{"tdf not a number", base + okLinks + "tdf: fast\n", `tdf: "fast" is not a time-dilation factor`},
 		{"no name", "nodes: {a: {}}\n", "name: missing"},
 		{"bad name", "name: Demo_1\nnodes: {a: {}}\n", "not a valid experiment name"},
 		{"bad node name", "name: e\nnodes: {A_b: {}}\n", "is not a valid name"},
@@ -256,5 +261,23 @@ func TestRouteErrors(t *testing.T) {
 	}
 	if r, err := n.RouteByName("a", "a"); err != nil || len(r) != 0 {
 		t.Fatalf("self route %v %v", r, err)
+	}
+}
+
+// TestTDFExact: a fractional factor stays exact from the spec on (it is
+// the clock's factor, not a float formatted back into a string).
+func TestTDFExact(t *testing.T) {
+	for in, want := range map[string]vclock.TDF{"1/3": {Num: 1, Den: 3}, `"2.5"`: {Num: 5, Den: 2}, "10": {Num: 10, Den: 1}} {
+		s, err := Parse([]byte("name: e\ntdf: " + in + "\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b], latency: 3ms}]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := Compile(s)
+		if err != nil {
+			t.Fatalf("tdf %s: %v", in, err)
+		}
+		if n.TDF != want {
+			t.Errorf("tdf %s: compiled %v, want %v", in, n.TDF, want)
+		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vmux/vmux/rt/vclock"
 )
 
 // checkReport: a refusal is quick and its message bounded, whatever the
@@ -58,7 +56,7 @@ func FuzzParseCompile(f *testing.F) {
 			checkReport(t, err, t0)
 			return
 		}
-		if _, err := vclock.TDFFromFloat(n.TDF); err != nil {
+		if err := n.TDF.Validate(); err != nil {
 			t.Fatalf("compiled tdf %v that dilation refuses: %v", n.TDF, err)
 		}
 		if why := reservedSubnet(n.Subnet); why != "" {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Network is the compiled, validated runtime form of a Spec: nodes in a
@@ -12,7 +14,7 @@ import (
 // safe for concurrent reads.
 type Network struct {
 	Name   string
-	TDF    float64
+	TDF    vclock.TDF // exact
 	Subnet netip.Prefix
 	// Nodes in spec order (entries sorted by name, group members in
 	// numeric order); Node.Index is the position here.
@@ -154,10 +156,11 @@ func (n *Network) Path(src, dst string, real bool) (PathParams, error) {
 }
 
 // Scale returns the real-time parameters of p at TDF k (the DieCast rule).
-func (p LinkParams) Scale(k float64) LinkParams {
+func (p LinkParams) Scale(k vclock.TDF) LinkParams {
 	r := p
-	r.Bandwidth = Bitrate(float64(p.Bandwidth) / k)
-	r.Latency = Duration(float64(p.Latency) * k)
-	r.Jitter = Duration(float64(p.Jitter) * k)
+	f := k.Float64()
+	r.Bandwidth = Bitrate(float64(p.Bandwidth) / f)
+	r.Latency = Duration(float64(p.Latency) * f)
+	r.Jitter = Duration(float64(p.Jitter) * f)
 	return r
 }

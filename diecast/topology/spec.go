@@ -18,9 +18,10 @@ import (
 type Spec struct {
 	// Name names the experiment (a DNS label: letters, digits, '-').
 	Name string `yaml:"name"`
-	// TDF is the time-dilation factor k (default 1). Links are applied
-	// scaled: bandwidth / k, latency and jitter x k, queue unchanged.
-	TDF *float64 `yaml:"tdf"`
+	// TDF is the time-dilation factor k (default 1): a number or a
+	// fraction ("1/3"), kept exact. Links are applied scaled: bandwidth /
+	// k, latency and jitter x k, queue unchanged.
+	TDF *Factor `yaml:"tdf"`
 	// Subnet is the IPv4 prefix node addresses come from (default
 	// 10.<120-219>.0.0/16, derived from Name).
 	Subnet string `yaml:"subnet"`
@@ -214,4 +215,17 @@ func explainYAML(err error) error {
 		msg = msg[:4*maxMsg] + "..."
 	}
 	return &SpecError{Path: "(yaml)", Msg: msg}
+}
+
+// Factor is a time-dilation factor as written in a spec: a number (10,
+// 2.5) or a fraction ("1/3"). Compile parses it exactly (vclock.ParseTDF).
+type Factor string
+
+// UnmarshalYAML takes the scalar as written, so that 1/3 stays exact.
+func (f *Factor) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: tdf must be a number or a fraction such as 1/3", n.Line)
+	}
+	*f = Factor(n.Value)
+	return nil
 }

@@ -54,7 +54,7 @@ func newCastRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ks, err := parseTDFs(tdfs, e.Net.TDF)
+			ks, err := parseTDFs(tdfs, e.Net.TDF.Float64())
 			if err != nil {
 				return err
 			}

@@ -66,8 +66,8 @@ during the bring-up tears down whatever was started.`,
 			}
 			tw.Flush()
 			if st.Launcher != "" {
-				fmt.Fprintf(w, "every node process runs dilated (vmux run --tdf %g), on one virtual clock started %s\n",
-					st.TDF, st.Created.Local().Format(time.RFC3339))
+				fmt.Fprintf(w, "every node process runs dilated at tdf %s on the experiment's one clock: vmux clock status|set|pause|resume %s\n",
+					st.Factor, st.Name)
 			}
 			fmt.Fprintf(w, "status: vmux net status %s   stop: vmux net down %s   log: %s\n", st.Name, st.Name, st.LogFile)
 			return nil
