@@ -18,10 +18,14 @@
 // Then netem.New over the TUNs and Run. Every node shares one
 // /etc/hosts (bind-mounted by its init), so names resolve everywhere.
 //
-// With UpOptions.Dilate (vmux net up --dilate) every node process is
-// started through node.RunLauncher: dilated at the experiment's TDF on one
-// virtual clock whose epoch is the state's Created time, so the scaled
-// links (bandwidth / k, latency x k) look like the spec again from inside.
+// With UpOptions.Dilate (vmux net up --dilate) the experiment has ONE
+// clock and ONE supervisor (dilation.go): the daemon owns the clock and
+// serves `vmux clock` for it under the experiment's name, traces every
+// node process with dilate.Serve (the trace thread lives in the daemon;
+// wait4 with __WNOTHREAD leaves the node inits to their own waiters), and
+// each node's init has every program adopted before it runs over a
+// private connection (node.SupervisedLauncher). The scaled links
+// (bandwidth / k, latency x k) look like the spec again from inside.
 //
 // The daemon runs at nice -10 (its process group only; node inits reset
 // theirs): the emulator stands for the network hardware and must not be

@@ -25,9 +25,9 @@ type UpOptions struct {
 	Exe string
 	// Timeout bounds the whole bring-up (default 60 s).
 	Timeout time.Duration
-	// Dilate runs every process of every node under `vmux run` at the
-	// experiment's TDF (node.RunLauncher), on one virtual clock that starts
-	// with the experiment. Exe must then be the vmux binary.
+	// Dilate runs every process of every node dilated on the
+	// experiment's one clock (at its TDF; `vmux clock` changes it), traced
+	// by the experiment's one supervisor.
 	Dilate bool
 	// Lead delivers packets this much early on the last link into a node,
 	// cancelling the fixed cost of the TUN crossings (netem.Options.Lead);
