@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/diecast/netd"
+	"github.com/vmux/vmux/diecast/node"
 )
 
 // monitor samples the keep-up signals of a running experiment until Stop.
@@ -107,7 +108,8 @@ func (m *monitor) loop() {
 					d += rd - p
 				}
 			}
-			if w := starvation(float64(d)/1e9, float64(c.usage-prev[i].usage)/1e9, n.share, dt); w > s.Wait {
+			if w := starvation(float64(d)/1e9, float64(c.usage-prev[i].usage)/1e9, n.share, dt,
+				c.periods-prev[i].periods, c.throttled-prev[i].throttled); w > s.Wait {
 				s.Wait, s.WaitNode = w, n.name
 			}
 			periods += c.periods - prev[i].periods
@@ -155,13 +157,15 @@ func hostCPU() (cpuTimes, error) {
 }
 
 // starvation is the fraction of a node's CPU share that it was denied in
-// an interval of dt seconds while it had runnable tasks: the share not
-// used (entitled - used), but no more than the time its tasks waited
-// runnable. A node that used its quota and was throttled is not starved
-// (on this kernel a task woken on a throttled group counts its wait in
-// run_delay too, so wait alone mixes the model's CPU limit with the
-// host's failure). Unlimited nodes are entitled to one core.
-func starvation(wait, used, share, dt float64) float64 {
+// an interval of dt seconds while it had runnable tasks. Its tasks' run
+// delay (time runnable, not running; on this kernel time spent throttled
+// is not counted, measured) also holds the node's own tasks queueing
+// behind each other inside its share, which is the model at work; so what
+// counts is the share it did not use (entitled - used), no more than the
+// time its tasks waited, over the CFS periods in which it was not
+// throttled (in a throttled period it had its whole quota). Unlimited
+// nodes are entitled to one core.
+func starvation(wait, used, share, dt float64, periods, throttled int64) float64 {
 	if share <= 0 {
 		share = 1
 	}
@@ -169,7 +173,14 @@ func starvation(wait, used, share, dt float64) float64 {
 	if entitled <= 0 {
 		return 0
 	}
-	return max(0, min(wait, entitled-used)) / entitled
+	if periods > 0 && throttled > 0 {
+		quota := share * float64(node.CPUPeriodUs) / 1e6
+		th := float64(min(throttled, periods))
+		used -= quota * th
+		entitled -= quota * th
+		wait *= 1 - th/float64(periods)
+	}
+	return max(0, min(wait, entitled-used)) / (share * dt)
 }
 
 // readNode reads a node's counters and its tasks' run delays.

@@ -13,7 +13,9 @@ import (
 var metricName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$`)
 
 // readJSONLines reads lines of JSON {"metric": NAME, "value": X, "unit": U}
-// on stdout; other lines are ignored, so a program may print anything else.
+// on stdout; other lines are ignored, so a program may print anything else,
+// and a run with no such line gives no sample (a job may report on some of
+// its nodes only, as the etcd example's leader-kill does).
 func readJSONLines(o Output) ([]Sample, error) {
 	var out []Sample
 	var perr error
@@ -40,9 +42,6 @@ func readJSONLines(o Output) ([]Sample, error) {
 	})
 	if perr != nil {
 		return nil, perr
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no JSON metric lines on stdout: %w", ErrNoMetrics)
 	}
 	return out, nil
 }

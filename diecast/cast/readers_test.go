@@ -109,6 +109,9 @@ func TestReadJSONLines(t *testing.T) {
 	if _, err := Read("json", Output{Stdout: []byte(`{"metric":"a b<script>","value":1}`)}); err == nil {
 		t.Error("bad metric name accepted")
 	}
+	if s, err := Read("json", Output{Stdout: []byte("nothing to report\n")}); err != nil || len(s) != 0 {
+		t.Errorf("no metric lines: %v %v", s, err)
+	}
 	if _, err := Read("nope", Output{}); !errors.Is(err, ErrUnknownReader) {
 		t.Errorf("unknown reader: %v", err)
 	}

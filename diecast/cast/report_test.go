@@ -116,14 +116,20 @@ func TestNumJSON(t *testing.T) {
 }
 
 func TestStarvation(t *testing.T) {
-	for _, c := range []struct{ wait, used, share, dt, want float64 }{
-		{0, 0, 0.5, 1, 0},        // idle node
-		{0.5, 0.5, 0.5, 1, 0},    // used its quota, throttled: not starved
-		{0.4, 0.1, 0.5, 1, 0.8},  // wanted, got 0.1 of 0.5
-		{0.05, 0.1, 0.5, 1, 0.1}, // waited only 0.05 s: that much was denied
-		{2, 0.2, 0, 1, 0.8},      // unlimited: one core entitled
+	for _, c := range []struct {
+		wait, used, share, dt float64
+		periods, throttled    int64
+		want                  float64
+	}{
+		{0, 0, 0.5, 1, 10, 0, 0},        // idle node
+		{0.5, 0.5, 0.5, 1, 10, 10, 0},   // used its quota, throttled every period: not starved
+		{0.4, 0.1, 0.5, 1, 10, 0, 0.8},  // wanted, got 0.1 of 0.5
+		{0.05, 0.1, 0.5, 1, 10, 0, 0.1}, // waited only 0.05 s: that much was denied
+		{2, 0.2, 0, 1, 0, 0, 0.8},       // unlimited: one core entitled
+		{0, 0.25, 0.5, 1, 10, 5, 0},     // throttled half the periods, idle in the rest
+		{0.4, 0.3, 0.5, 1, 10, 5, 0.4},  // throttled in 5, starved in the others: 0.2 of 0.5 denied
 	} {
-		if got := starvation(c.wait, c.used, c.share, c.dt); math.Abs(got-c.want) > 1e-9 {
+		if got := starvation(c.wait, c.used, c.share, c.dt, c.periods, c.throttled); math.Abs(got-c.want) > 1e-9 {
 			t.Errorf("starvation(%v) = %v, want %v", c, got, c.want)
 		}
 	}

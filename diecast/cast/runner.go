@@ -243,12 +243,21 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 		}
 		return res, nil
 	}
+	var scratch string
 	defer func() {
 		r.progress(Progress{Phase: "down", Event: "tearing down " + name})
 		if err := netd.Down(name, downGrace); err != nil {
 			r.o.Logger.Error("tear down", "experiment", name, "err", err)
 		}
+		if scratch != "" {
+			os.RemoveAll(scratch)
+		}
 	}()
+	if scratch, err = makeScratch(st); err != nil {
+		res.Error = err.Error()
+		r.finish(res)
+		return res, nil
+	}
 	if r.m.Dilated() && !r.o.NoTCPScaling {
 		applied, err := ScaleTCP(st, r.m.TDF)
 		res.TCP = applied
@@ -258,7 +267,7 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 			return res, nil
 		}
 	}
-	w := newWorkload(r, st)
+	w := newWorkload(r, st, scratch)
 	werr := w.run(ctx)
 	res.RealSeconds = w.real.Seconds()
 	res.VirtualSeconds = res.RealSeconds / r.m.Factor()

@@ -33,8 +33,29 @@ type workload struct {
 	real     time.Duration
 }
 
-func newWorkload(r *run, st *netd.State) *workload {
-	return &workload{r: r, st: st, factor: r.m.Factor()}
+func newWorkload(r *run, st *netd.State, scratch string) *workload {
+	return &workload{r: r, st: st, scratch: scratch, factor: r.m.Factor()}
+}
+
+// makeScratch creates a run's scratch directory: nodes/<node> for each
+// node (its commands' working directory) and shared/. The caller removes
+// it after the experiment is down (nothing then writes into it).
+func makeScratch(st *netd.State) (string, error) {
+	dir, err := os.MkdirTemp("", "vmux-cast-")
+	if err != nil {
+		return "", fmt.Errorf("create scratch dir: %w", err)
+	}
+	for _, n := range st.Nodes {
+		if err := os.MkdirAll(filepath.Join(dir, "nodes", n.Name), 0o700); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("create scratch dir: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "shared"), 0o700); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("create scratch dir: %w", err)
+	}
+	return dir, nil
 }
 
 // virt converts a real duration since t0 to virtual seconds.
@@ -60,20 +81,6 @@ func (w *workload) record(it *Item, nodeName string, iter int, s []Sample) {
 // run starts services and jobs in order and waits for every job, the
 // workload timeout, a failure or ctx. Services are stopped at the end.
 func (w *workload) run(ctx context.Context) error {
-	var err error
-	w.scratch, err = os.MkdirTemp("", "vmux-cast-")
-	if err != nil {
-		return fmt.Errorf("create scratch dir: %w", err)
-	}
-	defer os.RemoveAll(w.scratch)
-	for _, n := range w.st.Nodes {
-		if err := os.MkdirAll(filepath.Join(w.scratch, "nodes", n.Name), 0o700); err != nil {
-			return fmt.Errorf("create scratch dir: %w", err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(w.scratch, "shared"), 0o700); err != nil {
-		return fmt.Errorf("create scratch dir: %w", err)
-	}
 	w.t0 = time.Now()
 	mon := newMonitor(w.st, w.r.o.MonitorEvery, w.t0)
 	mon.start()
