@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/vmux/vmux/rt/reexec"
@@ -11,5 +12,9 @@ import (
 // (experiment daemon, node init, KSM launcher, demo watchdog).
 func TestMain(m *testing.M) {
 	reexec.Init()
-	os.Exit(m.Run())
+	code := m.Run()
+	if vmuxBin != "" {
+		os.RemoveAll(filepath.Dir(vmuxBin))
+	}
+	os.Exit(code)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/mem/ksm"
 	"github.com/vmux/vmux/mem/store"
+	"github.com/vmux/vmux/rt/guard"
 )
 
 func newMemDemoCmd() *cobra.Command {
@@ -35,7 +36,11 @@ Every process it started is stopped on every exit path, Ctrl-C included.
 are started through a launcher that sets prctl(PR_SET_MEMORY_MERGE), KSM is
 switched to fast scanning (pages_to_scan 10000, sleep_millisecs 0) until it
 converges, and what it merged is printed next to the analyzer's
-KSM-equivalent. Every KSM setting changed is restored afterwards.`,
+KSM-equivalent. Every KSM setting changed is restored afterwards.
+
+If the demo itself is killed (kill -9, the OOM killer), a small guard process
+it started first kills its workloads and restores KSM (and any later vmux
+command restores KSM settings a killed vmux left).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := linux.RequireRoot("mem demo"); err != nil {
@@ -66,6 +71,24 @@ type demoOpts struct {
 var demoStarted func(pid int)
 
 func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, withKSM bool, d demoOpts) (err error) {
+	// A guard outlives the demo: if it is killed (SIGKILL, OOM) it kills
+	// the workloads and puts KSM back. Registered first, so that on a
+	// normal exit it ends last, after the demo's own cleanup, and finds
+	// nothing left to do.
+	g, err := guard.Start("")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if gerr := g.Close(10 * time.Second); gerr != nil && err == nil {
+			err = gerr
+		}
+	}()
+	if withKSM {
+		if err := g.Hook(ksm.GuardHook); err != nil {
+			return err
+		}
+	}
 	sweepDemoDirs()
 	dir, err := os.MkdirTemp("", fmt.Sprintf("vmux-demo-%d-", os.Getpid()))
 	if err != nil {
@@ -108,6 +131,9 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, f memFlags, asJSON, 
 				return serr
 			}
 			procs = append(procs, p)
+			if err := g.Watch(p.cmd.Process.Pid); err != nil {
+				return err
+			}
 			if demoStarted != nil {
 				demoStarted(p.cmd.Process.Pid)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/mem/ksm"
 )
 
 // Version is set at link time (-ldflags "-X .../cli.Version=...").
@@ -88,6 +89,12 @@ func Main(args []string) int {
 			}
 		}
 	}()
+	// KSM settings that a vmux killed with SIGKILL left tuned (its guard
+	// was killed too, or never ran) are put back by the next vmux of any
+	// kind: one stat when there is nothing to do.
+	if err := ksm.RecoverStale(); err != nil {
+		fmt.Fprintf(os.Stderr, "vmux: warning: restoring the KSM settings a killed vmux left: %v\n", err)
+	}
 	root := NewRoot()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/vmux/vmux/rt/guard"
 )
 
 // Journal records the KSM values a running vmux changed, so that a later vmux
@@ -26,7 +28,9 @@ type journal struct {
 }
 
 // startTime returns field 22 of /proc/PID/stat (start time in clock ticks),
-// or "" when the process does not exist.
+// or "" when the process does not exist or is dead (a zombie whose parent
+// has not reaped it yet: a vmux just killed by SIGKILL, which is when a
+// guard replays the journal).
 func startTime(pid int) string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -38,10 +42,32 @@ func startTime(pid int) string {
 		return ""
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
 		return ""
 	}
 	return f[19]
+}
+
+// GuardHook is the rt/guard hook that replays the journal of a vmux that
+// died: a guarded owner asks for it before it tunes KSM.
+const GuardHook = "ksm"
+
+func init() { guard.RegisterHook(GuardHook, RecoverStale) }
+
+// RecoverStale is Recover for every vmux command's start: it costs one
+// stat when there is no journal, and a journal whose owner still runs is
+// left alone (nil, not ErrBusy). Only root can restore.
+func RecoverStale() error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	if _, err := os.Stat(Journal); err != nil {
+		return nil
+	}
+	if err := Recover(); err != nil && !errors.Is(err, ErrBusy) {
+		return err
+	}
+	return nil
 }
 
 // Recover restores the KSM values a dead vmux left in the journal, and
