@@ -98,7 +98,7 @@ func newTracer(s *Supervisor, root int) *tracer {
 		} else {
 			s.log.Warn("no pidfd of the launcher; its programs' clock reads will be trapped", "err", err)
 		}
-		t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}, tree: newTree(root, vclock.Share{}, pidfd)}
+		t.threads[root] = &thread{tid: root, tgid: root, as: &aspace{}, tree: newTree(root, nil, pidfd)}
 	}
 	if s.cfg.ClockReads == ReadsVDSO {
 		t.vdso = newVDSOInjector(s.view)
@@ -347,8 +347,10 @@ func (t *tracer) params(th *thread) (vclock.Params, error) {
 	if err != nil {
 		return p, fmt.Errorf("reading the run's clock: %w", err)
 	}
-	if th != nil && th.tree != nil && th.tree.share.Num != 0 {
-		p = p.WithShare(th.tree.share)
+	if th != nil && th.tree != nil && th.tree.domain != nil {
+		if sh := th.tree.domain.Share(); sh.Num != 0 {
+			p = p.WithShare(sh)
+		}
 	}
 	return p, nil
 }

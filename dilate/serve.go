@@ -11,7 +11,6 @@ import (
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/rt/reexec"
-	"github.com/vmux/vmux/rt/vclock"
 )
 
 // An experiment's supervisor (Serve) has no program of its own: it adopts
@@ -127,17 +126,12 @@ func (b *doorbell) stop(t *tracer, ws linux.WaitStatus) error {
 
 // Adopt makes the supervisor trace the process behind pidfd (a launcher,
 // parked until its starter releases it: see node's supervised launcher)
-// and everything it starts, on the experiment's clock with CPU share share
-// (zero: the clock's). It returns once the process is traced; its starter
-// then lets it go on. Adopt keeps its own copy of pidfd.
-func (s *Supervisor) Adopt(pidfd *os.File, share vclock.Share) error {
+// and everything it starts, on the experiment's clock with the CPU share
+// of domain d (nil: the clock's). It returns once the process is traced;
+// its starter then lets it go on. Adopt keeps its own copy of pidfd.
+func (s *Supervisor) Adopt(pidfd *os.File, d *Domain) error {
 	if s.bell == nil {
 		return fmt.Errorf("%w: only a supervisor started by Serve adopts processes", ErrBadConfig)
-	}
-	if share != (vclock.Share{}) {
-		if err := share.Validate(); err != nil {
-			return fmt.Errorf("adopting: %w", err)
-		}
 	}
 	pid, err := linux.PidfdPid(int(pidfd.Fd()))
 	if err != nil {
@@ -149,7 +143,7 @@ func (s *Supervisor) Adopt(pidfd *os.File, share vclock.Share) error {
 	}
 	own := os.NewFile(uintptr(fd), "pidfd")
 	done := make(chan error, 1)
-	err = s.bell.do(func(t *tracer) { done <- t.adopt(pid, share, own) })
+	err = s.bell.do(func(t *tracer) { done <- t.adopt(pid, d, own) })
 	if err != nil {
 		own.Close()
 		return err
@@ -163,7 +157,7 @@ func (s *Supervisor) Adopt(pidfd *os.File, share vclock.Share) error {
 }
 
 // adopt seizes pid on the trace thread and records its tree.
-func (t *tracer) adopt(pid int, share vclock.Share, pidfd *os.File) error {
+func (t *tracer) adopt(pid int, d *Domain, pidfd *os.File) error {
 	if t.s.isClosed() {
 		pidfd.Close()
 		return ErrClosed
@@ -175,7 +169,7 @@ func (t *tracer) adopt(pid int, share vclock.Share, pidfd *os.File) error {
 		}
 		return fmt.Errorf("adopting %d: %w", pid, err)
 	}
-	t.threads[pid] = &thread{tid: pid, tgid: pid, as: &aspace{}, tree: newTree(pid, share, pidfd)}
+	t.threads[pid] = &thread{tid: pid, tgid: pid, as: &aspace{}, tree: newTree(pid, d, pidfd)}
 	t.s.trackTgid(pid, true)
 	t.s.adopted.Add(1)
 	return nil

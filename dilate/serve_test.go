@@ -64,9 +64,9 @@ func init() {
 	})
 }
 
-// starter runs argv through starterRole, adopted by sup with share, with
+// starter runs argv through starterRole, adopted by sup in domain d, with
 // stdout on out; wait returns the program's exit status.
-func starter(t *testing.T, sup *Supervisor, share vclock.Share, out *os.File, argv ...string) (wait func() int) {
+func starter(t *testing.T, sup *Supervisor, d *Domain, out *os.File, argv ...string) (wait func() int) {
 	t.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -92,7 +92,7 @@ func starter(t *testing.T, sup *Supervisor, share vclock.Share, out *os.File, ar
 		t.Fatalf("starter sent no pidfd: %v", err)
 	}
 	defer files[0].Close()
-	if err := sup.Adopt(files[0], share); err != nil {
+	if err := sup.Adopt(files[0], d); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestServeAdoptsProcesses(t *testing.T) {
 	defer out.Close()
 	// One program: 30 ms virtual of sleep is 300 ms real at k = 10.
 	start := time.Now()
-	code := starter(t, sup, vclock.Share{}, out, "/bin/sh", "-c", "sleep 0.03; echo done")()
+	code := starter(t, sup, nil, out, "/bin/sh", "-c", "sleep 0.03; echo done")()
 	real := time.Since(start)
 	if code != 0 {
 		t.Fatalf("adopted program: exit %d", code)
@@ -143,7 +143,7 @@ func TestServeAdoptsProcesses(t *testing.T) {
 	}
 	// A daemon: its starter exits at once, it keeps running, traced.
 	pidFile := dir + "/daemon.pid"
-	if code := starter(t, sup, vclock.Share{}, out, "/bin/sh", "-c",
+	if code := starter(t, sup, nil, out, "/bin/sh", "-c",
 		"setsid /bin/sh -c 'echo $$ > "+pidFile+"; exec sleep 100' </dev/null >/dev/null 2>&1 &")(); code != 0 {
 		t.Fatalf("daemon's starter: exit %d", code)
 	}
@@ -156,8 +156,11 @@ func TestServeAdoptsProcesses(t *testing.T) {
 		t.Fatal("the daemon never wrote its pid")
 	}
 	time.Sleep(100 * time.Millisecond)
-	if tp, err := linux.TracerPid(daemon); err != nil || tp != os.Getpid() {
+	// TracerPid names the tracer's thread: it must be one of ours.
+	if tp, err := linux.TracerPid(daemon); err != nil || tp == 0 {
 		t.Errorf("daemon %d after its starter exited: tracer %d, %v; want this process", daemon, tp, err)
+	} else if tgid, _ := procIDs(tp); tgid != os.Getpid() {
+		t.Errorf("daemon %d after its starter exited: traced by thread %d of process %d, want this process", daemon, tp, tgid)
 	}
 	if n := sup.adopted.Load(); n != 2 {
 		t.Errorf("adopted %d processes, want 2", n)
@@ -187,5 +190,41 @@ func TestServeRefusesCommand(t *testing.T) {
 	st, _, err := run(t, "2", "/bin/true")
 	if err != nil || st != (Status{}) {
 		t.Fatal(st, err)
+	}
+}
+
+// TestDomainShare: a tree follows its domain's CPU share, which may change
+// while it runs (a node's c/k when the experiment's k changes).
+func TestDomainShare(t *testing.T) {
+	clk := newClock(t, "10", "")
+	view, err := clk.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	d, err := NewDomain(vclock.Share{Num: 1, Den: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &tracer{pcache: newParamCache(view)}
+	th := &thread{tree: newTree(1, d, nil)}
+	k := vclock.TDF{Num: 10, Den: 1}
+	for _, sh := range []vclock.Share{{Num: 1, Den: 10}, {Num: 1, Den: 4}} {
+		if err := d.SetShare(sh); err != nil {
+			t.Fatal(err)
+		}
+		p, err := tr.params(th)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Share != sh || p.CPUMult != vclock.CPUMult(sh, k) {
+			t.Errorf("share %v: params carry %v, cpu mult %d (want %d)", sh, p.Share, p.CPUMult, vclock.CPUMult(sh, k))
+		}
+	}
+	if p, _ := tr.params(&thread{tree: newTree(1, nil, nil)}); p.Share != vclock.FullShare {
+		t.Errorf("no domain: share %v, want the clock's %v", p.Share, vclock.FullShare)
+	}
+	if err := d.SetShare(vclock.Share{Num: 2, Den: 1}); err == nil {
+		t.Error("a share above one core accepted")
 	}
 }

@@ -2,6 +2,7 @@ package dilate
 
 import (
 	"os"
+	"sync/atomic"
 
 	"github.com/vmux/vmux/rt/vclock"
 )
@@ -12,8 +13,8 @@ import (
 // share) and the launcher's seccomp listener, through which the clock page
 // is handed into each of its programs at exec (vdso.go).
 type tree struct {
-	root  int          // the launcher's pid
-	share vclock.Share // zero: the clock's own
+	root   int     // the launcher's pid
+	domain *Domain // its CPU share; nil: the clock's own
 	pidfd *os.File     // the launcher's, to take its listener
 	// listener is the seccomp filter's listener, taken from the launcher
 	// at its handshake (nil before).
@@ -24,8 +25,40 @@ type tree struct {
 	procs     int // live processes; the tree's files close with the last
 }
 
-func newTree(root int, share vclock.Share, pidfd *os.File) *tree {
-	return &tree{root: root, share: share, pidfd: pidfd, procs: 1}
+func newTree(root int, d *Domain, pidfd *os.File) *tree {
+	return &tree{root: root, domain: d, pidfd: pidfd, procs: 1}
+}
+
+// Domain is a CPU share that several adopted trees follow, and that may
+// change while they run: an experiment node's real share of a core, c/k,
+// which moves with the experiment's factor k. The zero Domain is the
+// clock's own share. Methods are safe for concurrent use.
+type Domain struct{ v atomic.Pointer[vclock.Share] }
+
+// NewDomain returns a domain with share (zero: the clock's own).
+func NewDomain(share vclock.Share) (*Domain, error) {
+	d := &Domain{}
+	return d, d.SetShare(share)
+}
+
+// SetShare changes the domain's share (zero: the clock's own); CPU-time
+// readings of its processes stay continuous (re-based at their next read).
+func (d *Domain) SetShare(share vclock.Share) error {
+	if share != (vclock.Share{}) {
+		if err := share.Validate(); err != nil {
+			return err
+		}
+	}
+	d.v.Store(&share)
+	return nil
+}
+
+// Share is the domain's share, zero for the clock's own.
+func (d *Domain) Share() vclock.Share {
+	if p := d.v.Load(); p != nil {
+		return *p
+	}
+	return vclock.Share{}
 }
 
 // exited accounts for one process of the tree leaving.

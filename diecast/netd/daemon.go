@@ -16,6 +16,7 @@ import (
 	"github.com/vmux/vmux/diecast/netem"
 	"github.com/vmux/vmux/diecast/node"
 	"github.com/vmux/vmux/diecast/topology"
+	"github.com/vmux/vmux/dilate"
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/rt/reexec"
 	"github.com/vmux/vmux/rt/vclock"
@@ -98,8 +99,10 @@ type daemon struct {
 	nodes []*node.Node
 	emu   *netem.Emulator
 	dil   *dilation // a dilated experiment's clock and supervisor; nil otherwise
-	done  chan struct{}
-	wg    sync.WaitGroup
+	// domains are the nodes' CPU shares for the supervisor, by node index.
+	domains []*dilate.Domain
+	done    chan struct{}
+	wg      sync.WaitGroup
 	// closing counts TUN fds still being closed (see asyncClose).
 	closing sync.WaitGroup
 }
@@ -158,6 +161,7 @@ func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog
 		return d, fmt.Errorf("create socket dir: %w", err)
 	}
 	d.nodes = make([]*node.Node, len(nw.Nodes))
+	d.domains = make([]*dilate.Domain, len(nw.Nodes))
 	eps := make([]netem.Endpoint, len(nw.Nodes))
 	var mu sync.Mutex // guards d.st.Nodes and its saves
 	errs := make([]error, len(nw.Nodes))
@@ -202,12 +206,20 @@ func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog
 	for i, nd := range nw.Nodes {
 		byName[nd.Name] = eps[i]
 	}
-	d.emu, err = netem.New(nw, byName, netem.Options{Logger: log, Lead: lead})
+	opts := netem.Options{Logger: log, Lead: lead}
+	if d.dil != nil {
+		opts.Clock = d.dil.view // virtual time: pause and k reach packets in flight
+	}
+	d.emu, err = netem.New(nw, byName, opts)
 	if err != nil {
 		for _, ep := range eps {
 			ep.Close()
 		}
 		return d, err
+	}
+	if d.dil != nil {
+		follow := d.followClock
+		d.dil.onChange.Store(&follow)
 	}
 	d.wg.Add(1)
 	go func() {
@@ -234,7 +246,12 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 		Socket: sockPath(d.name, nd.Name), Log: logf, Launcher: d.st.Launcher,
 	}
 	if d.dil != nil {
-		if cfg.Supervisor, err = d.dil.nodeConn(nd.Name); err != nil {
+		domain, err := dilate.NewDomain(shareOf(lim.CPU))
+		if err != nil {
+			return nil, nil, err
+		}
+		d.domains[nd.Index] = domain
+		if cfg.Supervisor, err = d.dil.nodeConn(nd.Name, domain); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -251,6 +268,40 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 		return nil, nil, err
 	}
 	return n, tun, nil
+}
+
+// followClock applies a change of the experiment's clock to what depends
+// on its factor: every node's CPU quota and disk throttles (c/k, d/k: each
+// node keeps perceiving the machine of the spec), the supervisor's share
+// for its processes, and the emulator's sleeps (the links keep their
+// virtual parameters, so their real ones follow k by themselves).
+func (d *daemon) followClock(p vclock.Params) {
+	for i, nd := range d.net.Nodes {
+		n := d.nodes[i]
+		if n == nil {
+			continue
+		}
+		lim, err := Limits(nd, p.TDF)
+		if err != nil {
+			d.log.Warn("node limits at the new factor are out of range; keeping the old ones", "node", nd.Name, "tdf", p.TDF.String(), "err", err)
+			continue
+		}
+		if err := n.Cgroup().Apply(lim); err != nil {
+			d.log.Warn("applying node limits at the new factor", "node", nd.Name, "err", err)
+		}
+		if dm := d.domains[i]; dm != nil {
+			_ = dm.SetShare(shareOf(lim.CPU))
+		}
+		for j := range d.st.Nodes {
+			if d.st.Nodes[j].Name == nd.Name {
+				d.st.Nodes[j].CPU = lim.CPU
+			}
+		}
+	}
+	if err := d.st.save(); err != nil {
+		d.log.Warn("saving state", "err", err)
+	}
+	d.emu.ClockChanged()
 }
 
 // Limits turns a node's spec into real cgroup limits at TDF k: a node that

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vmux/vmux/diecast/node"
@@ -31,6 +32,9 @@ type dilation struct {
 	ctl   *clock.Server
 	sup   *dilate.Supervisor
 	log   *slog.Logger
+	// onChange runs after every change `vmux clock` makes (the daemon's
+	// followClock, once everything is up).
+	onChange atomic.Pointer[func(vclock.Params)]
 
 	mu    sync.Mutex // guards conns
 	conns []*net.UnixConn
@@ -48,7 +52,12 @@ func startDilation(name string, k vclock.TDF, log *slog.Logger) (*dilation, erro
 		x.close()
 		return nil, err
 	}
-	if x.ctl, err = clock.Serve(clk, clock.ServeOptions{Name: name, Kind: clock.KindExperiment, Logger: log}); err != nil {
+	notify := func(p vclock.Params) {
+		if f := x.onChange.Load(); f != nil {
+			(*f)(p)
+		}
+	}
+	if x.ctl, err = clock.Serve(clk, clock.ServeOptions{Name: name, Kind: clock.KindExperiment, Logger: log, OnChange: notify}); err != nil {
 		x.close()
 		if errors.Is(err, clock.ErrNameInUse) {
 			return nil, fmt.Errorf("experiment clock: %w (a `vmux run --name %s` is running: stop it or rename the experiment)", err, name)
@@ -63,8 +72,9 @@ func startDilation(name string, k vclock.TDF, log *slog.Logger) (*dilation, erro
 }
 
 // nodeConn returns init's end of a new adoption connection (the caller
-// hands it to node.Start and closes its copy) and serves the other end.
-func (x *dilation) nodeConn(nodeName string) (*os.File, error) {
+// hands it to node.Start and closes its copy) and serves the other end:
+// every process it adopts follows domain's CPU share.
+func (x *dilation) nodeConn(nodeName string, domain *dilate.Domain) (*os.File, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: adoption connection: %w", nodeName, err)
@@ -84,13 +94,13 @@ func (x *dilation) nodeConn(nodeName string) (*os.File, error) {
 	x.wg.Add(1)
 	go func() {
 		defer x.wg.Done()
-		x.serve(nodeName, uc)
+		x.serve(nodeName, domain, uc)
 	}()
 	return theirs, nil
 }
 
 // serve answers one node init's adoption requests until it goes away.
-func (x *dilation) serve(nodeName string, c *net.UnixConn) {
+func (x *dilation) serve(nodeName string, domain *dilate.Domain, c *net.UnixConn) {
 	buf := make([]byte, node.MaxAdoptMsg)
 	for {
 		n, files, err := linux.RecvWithFds(c, buf)
@@ -98,7 +108,7 @@ func (x *dilation) serve(nodeName string, c *net.UnixConn) {
 			return // init exited, or teardown closed the connection
 		}
 		reply := node.AdoptReply{}
-		if err := x.adopt(buf[:n], files); err != nil {
+		if err := x.adopt(buf[:n], files, domain); err != nil {
 			reply.Error = err.Error()
 			x.log.Warn("adoption refused", "node", nodeName, "err", err)
 		}
@@ -112,7 +122,7 @@ func (x *dilation) serve(nodeName string, c *net.UnixConn) {
 	}
 }
 
-func (x *dilation) adopt(msg []byte, files []*os.File) error {
+func (x *dilation) adopt(msg []byte, files []*os.File, domain *dilate.Domain) error {
 	var req node.AdoptRequest
 	if err := json.Unmarshal(msg, &req); err != nil {
 		return fmt.Errorf("bad adoption request: %v", err)
@@ -120,14 +130,18 @@ func (x *dilation) adopt(msg []byte, files []*os.File) error {
 	if len(files) != 1 {
 		return fmt.Errorf("bad adoption request: want one pidfd, got %d descriptors", len(files))
 	}
-	var share vclock.Share
-	if req.Share != "" {
-		var err error
-		if share, err = vclock.ParseShare(req.Share); err != nil {
-			return fmt.Errorf("bad adoption request: %w", err)
+	return x.sup.Adopt(files[0], domain)
+}
+
+// shareOf is the CPU share of a node whose real limit is cpu cores: its
+// fraction of a core, or the clock's own (zero) without a limit below one.
+func shareOf(cpu float64) vclock.Share {
+	if cpu > 0 && cpu < 1 {
+		if sh, err := vclock.ShareFromFloat(cpu); err == nil {
+			return sh
 		}
 	}
-	return x.sup.Adopt(files[0], share)
+	return vclock.Share{}
 }
 
 // close stops the supervisor (every dilated process dies), the adoption

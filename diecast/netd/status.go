@@ -9,6 +9,7 @@ import (
 	"github.com/vmux/vmux/diecast/netem"
 	"github.com/vmux/vmux/diecast/node"
 	"github.com/vmux/vmux/diecast/topology"
+	"github.com/vmux/vmux/rt/clock"
 )
 
 // Status is an experiment as `vmux net status` shows it.
@@ -22,8 +23,12 @@ type Status struct {
 	Created     time.Time    `json:"created"`
 	Log         string       `json:"log"`
 	Nodes       []NodeStatus `json:"nodes"`
+	// Clock is a dilated experiment's clock as its owner (the daemon)
+	// answers: the factor in force, paused or not, virtual now.
+	Clock *clock.Status `json:"clock,omitempty"`
 	// Config lists every directed link with its parameters as written
-	// (virtual) and as applied (real, scaled by the TDF).
+	// (virtual) and as applied (real: scaled by the factor in force, the
+	// clock's for a dilated experiment).
 	Config []LinkConfig `json:"link_config,omitempty"`
 	// Links are the emulator's counters, refreshed every few seconds.
 	Links *netem.Stats `json:"links,omitempty"`
@@ -58,9 +63,20 @@ func GetStatus(name string) (*Status, error) {
 	for _, n := range st.Nodes {
 		s.Nodes = append(s.Nodes, NodeStatus{NodeState: n, Alive: node.Running(n.Pid, n.StartTime)})
 	}
+	if st.Launcher == node.SupervisedLauncherName && s.DaemonAlive {
+		if cs, err := clock.Ask(name, clock.Request{Op: "status"}); err == nil {
+			s.Clock = &cs
+		}
+	}
 	if nw, err := topology.Load(specPath(name)); err == nil {
+		k := nw.TDF
+		if s.Clock != nil {
+			if ck, err := s.Clock.Factor(); err == nil {
+				k = ck
+			}
+		}
 		for _, l := range nw.Links {
-			s.Config = append(s.Config, LinkConfig{From: l.From, To: l.To, Virtual: describe(l.Virtual), Real: describe(l.Real)})
+			s.Config = append(s.Config, LinkConfig{From: l.From, To: l.To, Virtual: describe(l.Virtual), Real: describe(l.Virtual.Scale(k))})
 		}
 	}
 	if b, err := os.ReadFile(statsPath(name)); err == nil {

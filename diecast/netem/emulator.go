@@ -9,6 +9,8 @@ import (
 
 	"github.com/vmux/vmux/diecast/topology"
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/clock"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Options tune an Emulator; the zero value is usable.
@@ -37,6 +39,13 @@ type Options struct {
 	// MaxPacket is the largest packet read from an endpoint (default
 	// 65535); set the TUN MTU at or below it.
 	MaxPacket int
+	// Clock, when set, runs the emulator in virtual time on that clock
+	// (a dilated experiment's): links keep their Virtual parameters and
+	// packets are scheduled on the clock's virtual monotonic time, so a
+	// pause holds every packet in flight and a change of k reaches them
+	// at once. Nil: real time, with each link's Real (TDF-scaled)
+	// parameters.
+	Clock *clock.View
 }
 
 // pipe is one directed link at run time: its model, its in-flight packets
@@ -76,6 +85,8 @@ type Emulator struct {
 	wbufs    [][]byte // write buffers with room to coalesce
 	wout     [][]byte
 
+	vt      *vtime // virtual mode (Options.Clock); nil: real time
+	vtSeq   uint64 // the clock sequence the leads were set at (scheduler only)
 	waker   *linux.Waker
 	pending atomic.Bool  // a packet was queued earlier than sleepUntil
 	state   atomic.Int32 // scheduler: 0 awake, 1 sleeping, 2 being woken
@@ -142,10 +153,21 @@ func New(net *topology.Network, eps map[string]Endpoint, opts Options) (*Emulato
 		}
 		e.addr[nd.Addr.As4()] = int32(nd.Index)
 	}
+	if opts.Clock != nil {
+		vt, err := newVtime(opts.Clock)
+		if err != nil {
+			return nil, fmt.Errorf("creating emulator: %w", err)
+		}
+		e.vt = vt
+	}
 	for _, l := range net.Links {
-		m := newModel(l.Real, opts.Seed, l.ID)
+		params := l.Real
+		if e.vt != nil {
+			params = l.Virtual
+		}
+		m := newModel(params, opts.Seed, l.ID)
 		if _, toNode := net.Node(l.To); toNode && opts.Lead > 0 {
-			m.lead = float64(opts.Lead)
+			m.lead = e.leadNow()
 		}
 		e.pipes = append(e.pipes, &pipe{id: l.ID, m: m, heapI: -1,
 			st: LinkStats{ID: l.ID, From: l.From, To: l.To}})
@@ -178,8 +200,49 @@ func New(net *topology.Network, eps map[string]Endpoint, opts Options) (*Emulato
 	return e, nil
 }
 
-// now is the emulator's clock: nanoseconds since New, monotonic.
-func (e *Emulator) now() int64 { return int64(time.Since(e.base)) }
+// now is the emulator's clock: nanoseconds since New, monotonic; virtual
+// ones in virtual mode.
+func (e *Emulator) now() int64 {
+	if e.vt != nil {
+		return e.vt.now()
+	}
+	return int64(time.Since(e.base))
+}
+
+// leadNow is Options.Lead in the model's units: real ns, or the virtual
+// time it is worth at the current factor.
+func (e *Emulator) leadNow() float64 {
+	if e.vt == nil {
+		return float64(e.opts.Lead)
+	}
+	k, _ := e.vt.state()
+	return float64(e.opts.Lead) / k
+}
+
+// followClock re-derives what depends on the factor (the leads) after a
+// clock change. Called by the scheduler with e.mu held.
+func (e *Emulator) followClock() {
+	if e.vt == nil || e.opts.Lead <= 0 {
+		return
+	}
+	seq := linux.SharedLoad64(e.vt.page, vclock.PageOffSeq)
+	if seq == e.vtSeq {
+		return
+	}
+	e.vtSeq = seq
+	lead := e.leadNow()
+	for _, p := range e.pipes {
+		if p.m.lead > 0 {
+			p.m.lead = lead
+		}
+	}
+}
+
+// ClockChanged wakes the scheduler after a change of the clock (virtual
+// mode), so that sleeps computed at the old factor are recomputed now. It
+// is safe to call at any time; without it the scheduler notices within
+// maxVirtualSleep.
+func (e *Emulator) ClockChanged() { e.kick() }
 
 // Run forwards packets until Close. It returns nil after Close, or
 // ErrClosed if Close came first.

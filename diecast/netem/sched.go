@@ -30,6 +30,7 @@ func (e *Emulator) schedule() {
 	var batch []packet
 	for {
 		e.mu.Lock()
+		e.followClock()
 		now := e.now()
 		batch = batch[:0]
 		for len(e.heap) > 0 {
@@ -81,6 +82,16 @@ func (e *Emulator) wait(next int64) {
 		if d <= 0 {
 			return
 		}
+		if e.vt != nil {
+			// Virtual deadline: the real wait it takes at the current k
+			// (none while paused), re-checked at least every
+			// maxVirtualSleep in case no one calls ClockChanged.
+			if next == maxTime {
+				d = maxTime
+			} else {
+				d = e.vt.toReal(d)
+			}
+		}
 		if d <= spin {
 			runtime.Gosched()
 			continue
@@ -91,8 +102,11 @@ func (e *Emulator) wait(next int64) {
 			continue
 		}
 		timeout := time.Duration(-1)
-		if next != maxTime {
+		if next != maxTime && d != maxTime {
 			timeout = time.Duration(d - max(spin, 0))
+		}
+		if e.vt != nil && (timeout < 0 || timeout > maxVirtualSleep) {
+			timeout = maxVirtualSleep
 		}
 		if _, err := e.waker.Wait(timeout); err != nil {
 			e.log.Error("scheduler sleep", "err", err)
@@ -181,12 +195,23 @@ func (e *Emulator) heapFix(i int) {
 // lateThreshold is the lateness from which a delivery counts as late.
 const lateThreshold = int64(100 * time.Microsecond)
 
+// maxVirtualSleep bounds one scheduler sleep in virtual mode: a change of
+// k or a resume nobody announced (ClockChanged) is noticed this soon.
+const maxVirtualSleep = 20 * time.Millisecond
+
 // lateness records how far behind the model the batch popped at now is:
 // the host's scheduling delays show here (Mininet-HiFi's "did the host
 // keep up" check), so a run can tell whether its timings are valid.
 func (e *Emulator) lateness(batch []packet, now int64) {
+	k := 1.0
+	if e.vt != nil && len(batch) > 0 {
+		k, _ = e.vt.state() // lateness is the host's: count it in real time
+	}
 	for i := range batch {
 		l := now - batch[i].at
+		if k != 1 {
+			l = int64(float64(l) * k)
+		}
 		e.ctr.lateSum.Add(uint64(l))
 		e.ctr.lateN.Add(1)
 		if l > lateThreshold {

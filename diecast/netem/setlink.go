@@ -24,7 +24,10 @@ func (e *Emulator) SetLink(id int, virt topology.LinkParams) error {
 	if virt.Queue == 0 {
 		virt.Queue = topology.DefaultQueue(virt.Bandwidth)
 	}
-	real := virt.Scale(e.net.TDF)
+	real := virt
+	if e.vt == nil {
+		real = virt.Scale(e.net.TDF) // real-time mode applies the scaled parameters
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p := e.pipes[id]

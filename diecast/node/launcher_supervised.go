@@ -11,7 +11,6 @@ import (
 
 	"github.com/vmux/vmux/dilate"
 	"github.com/vmux/vmux/internal/linux"
-	"github.com/vmux/vmux/rt/vclock"
 )
 
 // SupervisedLauncherName selects SupervisedLauncher.
@@ -22,19 +21,18 @@ const SupervisedLauncherName = "supervised"
 // launcher's pidfd to the experiment's supervisor over init's supervisor
 // connection (AdoptRequest), and releases it once adopted, so the program
 // runs traced and filtered from its first instruction, with the node's CPU
-// share; everything it starts, daemons included, stays so after the exec
+// share (the supervisor's to set); everything it starts, daemons included, stays so after the exec
 // that started it returns.
 type SupervisedLauncher struct {
-	mu    sync.Mutex // one request on the connection at a time
-	conn  *net.UnixConn
-	share string
+	mu   sync.Mutex // one request on the connection at a time
+	conn *net.UnixConn
 }
 
 // AdoptRequest is what a node's init asks the experiment's supervisor,
-// with the launcher's pidfd as SCM_RIGHTS; AdoptReply the answer.
-type AdoptRequest struct {
-	Share string `json:"share,omitempty"` // the node's real CPU share, "" for a whole core
-}
+// with the launcher's pidfd as SCM_RIGHTS; AdoptReply the answer. (The
+// connection says which node asks; the node's CPU share is the
+// supervisor's to know, as it follows the experiment's factor.)
+type AdoptRequest struct{}
 
 // AdoptReply answers an AdoptRequest.
 type AdoptReply struct {
@@ -51,15 +49,7 @@ func newSupervisedLauncher(s InitSettings) (Launcher, error) {
 	if s.Supervisor == nil {
 		return nil, fmt.Errorf("%w: launcher %s needs the experiment's supervisor connection", ErrBadConfig, SupervisedLauncherName)
 	}
-	l := &SupervisedLauncher{conn: s.Supervisor}
-	if s.CPU > 0 && s.CPU < 1 {
-		sh, err := vclock.ShareFromFloat(s.CPU)
-		if err != nil {
-			return nil, fmt.Errorf("%w: node cpu share %v: %v", ErrBadConfig, s.CPU, err)
-		}
-		l.share = sh.String()
-	}
-	return l, nil
+	return &SupervisedLauncher{conn: s.Supervisor}, nil
 }
 
 // Launch implements Launcher.
@@ -100,7 +90,7 @@ func (l *SupervisedLauncher) adopt(pid int) error {
 	}
 	pidfd := os.NewFile(uintptr(fd), "pidfd")
 	defer pidfd.Close()
-	req, _ := json.Marshal(AdoptRequest{Share: l.share})
+	req, _ := json.Marshal(AdoptRequest{})
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	_ = l.conn.SetDeadline(time.Now().Add(adoptTimeout))

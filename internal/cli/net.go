@@ -143,6 +143,14 @@ func printStatus(w io.Writer, s *netd.Status) {
 		health = "DAEMON DEAD (vmux net down " + s.Name + " cleans up)"
 	}
 	fmt.Fprintf(w, "%s: %s, tdf %g, subnet %s, up since %s\n", s.Name, health, s.TDF, s.Subnet, s.Created.Local().Format(time.TimeOnly))
+	if c := s.Clock; c != nil {
+		state := "running"
+		if c.Paused {
+			state = "PAUSED"
+		}
+		fmt.Fprintf(w, "  clock: tdf %s, %s, virtual now %s (monotonic %.6f s)\n", c.TDF, state,
+			time.Unix(0, c.VirtRealtime).Local().Format(time.RFC3339Nano), float64(c.VirtMonotonic)/1e9)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NODE\tADDRESS\tINIT PID\tALIVE\tCPU\tMEMORY")
 	for _, n := range s.Nodes {
@@ -151,7 +159,7 @@ func printStatus(w io.Writer, s *netd.Status) {
 	tw.Flush()
 	if len(s.Config) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  LINK\tAS WRITTEN (VIRTUAL)\tAS APPLIED (REAL, TDF-SCALED)")
+		fmt.Fprintln(tw, "  LINK\tAS WRITTEN (VIRTUAL)\tAS APPLIED NOW (REAL, SCALED BY THE TDF IN FORCE)")
 		for _, l := range s.Config {
 			fmt.Fprintf(tw, "  %s->%s\t%s\t%s\n", l.From, l.To, l.Virtual, l.Real)
 		}
