@@ -13,9 +13,9 @@ import (
 // share) and the launcher's seccomp listener, through which the clock page
 // is handed into each of its programs at exec (vdso.go).
 type tree struct {
-	root   int     // the launcher's pid
-	domain *Domain // its CPU share; nil: the clock's own
-	pidfd *os.File     // the launcher's, to take its listener
+	root   int      // the launcher's pid
+	domain *Domain  // its CPU share; nil: the clock's own
+	pidfd  *os.File // the launcher's, to take its listener
 	// listener is the seccomp filter's listener, taken from the launcher
 	// at its handshake (nil before).
 	listener *os.File
