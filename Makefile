@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the tests, benchmarks and demo use (real peers and baselines).
 APT_PKGS    := iperf3 faketime strace gdb iproute2 iputils-ping procps \
                redis-server memcached nginx-light default-jdk-headless \
-               gcc libc6-dev make python3 perl nodejs \
+               gcc libc6-dev make python3 perl nodejs libcap2-bin \
                chromium wrk etcd-server etcd-client opentracker aria2 mktorrent \
                postgresql fio
 DEPS_STAMP  := /var/tmp/vmux-deps.$(shell echo $(APT_PKGS) | md5sum | cut -c1-12)

@@ -13,6 +13,10 @@ var (
 	// no_new_privs, under which such a program would run without its
 	// privileges.
 	ErrSetuid = errors.New("setuid/setgid programs cannot be dilated (no_new_privs would drop their privileges); run them as the target user instead")
+	// ErrFileCaps reports a program whose file capabilities (setcap)
+	// grant what the caller does not have: under no_new_privs (and ptrace)
+	// the kernel would run it without them.
+	ErrFileCaps = errors.New("programs with file capabilities the caller lacks cannot be dilated (no_new_privs would drop them); run vmux as root, or without setcap on the program")
 	// ErrAlreadyTraced reports that the launcher could not be traced
 	// because vmux itself runs under a debugger or tracer.
 	ErrAlreadyTraced = errors.New("the program is already traced (is vmux running under strace or gdb?); run vmux outside the tracer")

@@ -95,7 +95,14 @@ type Supervisor struct {
 }
 
 // Resolve checks a command before anything starts: it must be an existing
-// regular executable file, not setuid or setgid. It returns the path.
+// regular executable file, not setuid or setgid, and without file
+// capabilities beyond the caller's own (ping's cap_net_raw is fine for
+// root). The dilated tree runs under no_new_privs and ptrace, so the
+// kernel would run such a program without its privileges: refused here
+// with a reason rather than failing later in a confusing way. Programs the
+// tree execs later are not checked: the kernel runs them unprivileged, so
+// a dilated tree can never gain a privilege (docs/security.md). It returns
+// the path.
 func Resolve(name string) (string, error) {
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -110,6 +117,16 @@ func Resolve(name string) (string, error) {
 	}
 	if st.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
 		return "", &CommandError{Path: path, Err: ErrSetuid}
+	}
+	caps, has, err := linux.FileCapabilities(path)
+	if err != nil {
+		return "", &CommandError{Path: path, Err: fmt.Errorf("%w: %w", ErrCommand, err)}
+	}
+	if has {
+		eff, err := linux.EffectiveCapabilities()
+		if err != nil || caps&^eff != 0 {
+			return "", &CommandError{Path: path, Err: ErrFileCaps}
+		}
 	}
 	return path, nil
 }
