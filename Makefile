@@ -40,9 +40,14 @@ unit:
 test: deps build lint unit
 
 # demo: the Difference Engine on a heterogeneous set of live processes that
-# the demo starts itself (needs root).
+# the demo starts itself, then a DieCast scale-model experiment (redis and
+# redis-benchmark as baseline, scaled at k=4 and naive; about 90 s) with
+# its fidelity table (needs root). The experiment's results stay in
+# bin/cast-demo (make clean removes them).
 demo: deps build
 	./$(BIN) mem demo
+	rm -rf bin/cast-demo
+	./$(BIN) cast run examples/redis.yaml --tdf 4 --repeat 1 -o bin/cast-demo
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...

@@ -10,8 +10,8 @@ type KeepupSample struct {
 	HostIdle float64 `json:"host_idle"`
 	// Wait is, for the node that was starved most, the fraction of its
 	// CPU share it did not get while it had runnable tasks (schedstat
-	// run_delay against cpuacct usage and the quota): CPU the model
-	// promised the node and the host did not give.
+	// run_delay against cpuacct usage and the quota, outside throttled
+	// periods): CPU the model promised the node and the host did not give.
 	Wait     float64 `json:"wait"`
 	WaitNode string  `json:"wait_node,omitempty"`
 	// Throttled is the fraction of CFS periods in which nodes used their

@@ -158,13 +158,15 @@ func hostCPU() (cpuTimes, error) {
 
 // starvation is the fraction of a node's CPU share that it was denied in
 // an interval of dt seconds while it had runnable tasks. Its tasks' run
-// delay (time runnable, not running; on this kernel time spent throttled
-// is not counted, measured) also holds the node's own tasks queueing
-// behind each other inside its share, which is the model at work; so what
-// counts is the share it did not use (entitled - used), no more than the
-// time its tasks waited, over the CFS periods in which it was not
-// throttled (in a throttled period it had its whole quota). Unlimited
-// nodes are entitled to one core.
+// delay (time runnable, not running) also holds time spent throttled and
+// the node's own tasks queueing behind each other inside its share, which
+// is the model at work; so what counts is the share it did not use
+// (entitled - used), no more than the time its tasks waited, over the CFS
+// periods in which it was not throttled (in a throttled period it had its
+// whole quota; measured with a busy loop at 0.5 core: run_delay 0.5 s/s,
+// used 0.5, denied 0; with three busy loops beside it: used 0.42, denied
+// 0.16). Waking often costs a little (a task that wakes 2,000 times a
+// second on an idle host: 0.07). Unlimited nodes are entitled to one core.
 func starvation(wait, used, share, dt float64, periods, throttled int64) float64 {
 	if share <= 0 {
 		share = 1

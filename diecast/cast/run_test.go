@@ -48,8 +48,10 @@ func vmuxBinary(t testing.TB) string {
 	return vmuxExe
 }
 
-// loadSpec writes spec (with %s for a unique experiment name) and loads it.
-func loadSpec(t *testing.T, spec string) *Experiment {
+// loadSpec writes spec (with %s for a unique experiment name) and loads
+// it; scratch is the directory runs must make their scratch in (checked
+// empty at the end).
+func loadSpec(t *testing.T, spec string) (*Experiment, string) {
 	t.Helper()
 	testutil.MustRoot(t)
 	name := fmt.Sprintf("c%d-%s", os.Getpid()%100000, strings.ToLower(strings.TrimPrefix(t.Name(), "Test")))
@@ -64,12 +66,13 @@ func loadSpec(t *testing.T, spec string) *Experiment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { checkGone(t, name) })
-	return e
+	scratch := t.TempDir()
+	t.Cleanup(func() { checkGone(t, name, scratch) })
+	return e, scratch
 }
 
 // checkGone asserts that no trace of experiment name is left.
-func checkGone(t *testing.T, name string) {
+func checkGone(t *testing.T, name, scratch string) {
 	t.Helper()
 	if _, err := os.Stat(netd.Dir(name)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("run dir %s left (%v)", netd.Dir(name), err)
@@ -78,8 +81,8 @@ func checkGone(t *testing.T, name string) {
 	if left := testutil.CgroupDirsNamed("vmux/" + name); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
-	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "vmux-cast-*", "nodes")); len(left) > 0 {
-		t.Errorf("scratch dirs left: %v", left)
+	if left, _ := os.ReadDir(scratch); len(left) > 0 {
+		t.Errorf("scratch dirs left in %s: %v", scratch, left)
 	}
 }
 
@@ -119,11 +122,11 @@ workload:
 func TestRunModes(t *testing.T) {
 	testutil.MustHaveCommand(t, "redis-server")
 	testutil.MustHaveCommand(t, "redis-benchmark")
-	e := loadSpec(t, runSpec)
+	e, scratch := loadSpec(t, runSpec)
 	dir := filepath.Join(t.TempDir(), "results")
 	modes, _ := Plan(nil, []float64{2})
 	var phases []string
-	res, err := Run(context.Background(), e, Options{Modes: modes, Dir: dir, Exe: vmuxBinary(t),
+	res, err := Run(context.Background(), e, Options{Modes: modes, Dir: dir, Exe: vmuxBinary(t), ScratchDir: scratch,
 		Progress: func(p Progress) { phases = append(phases, p.Phase) }})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +195,7 @@ func TestRunModes(t *testing.T) {
 // TestRunCancel: cancelling a run in the middle of a long job tears the
 // experiment down and returns at once.
 func TestRunCancel(t *testing.T) {
-	e := loadSpec(t, `name: %s
+	e, scratch := loadSpec(t, `name: %s
 nodes: {a: {}, b: {}}
 links: [{ends: [a, b]}]
 workload:
@@ -204,7 +207,7 @@ workload:
 	done := make(chan error, 1)
 	var once sync.Once
 	go func() {
-		_, err := Run(ctx, e, Options{Modes: []Mode{{Baseline, 1}}, Dir: dir, Exe: vmuxBinary(t),
+		_, err := Run(ctx, e, Options{Modes: []Mode{{Baseline, 1}}, Dir: dir, Exe: vmuxBinary(t), ScratchDir: scratch,
 			Progress: func(p Progress) {
 				if p.Phase == "run" || strings.Contains(p.Event, "bringing up") {
 					once.Do(func() { time.AfterFunc(2*time.Second, cancel) })

@@ -35,6 +35,9 @@ type Options struct {
 	MonitorEvery time.Duration
 	// Thresholds judge keep-up (default DefaultThresholds).
 	Thresholds *Thresholds
+	// ScratchDir is where each run's scratch directory is made (default
+	// the system's temporary directory).
+	ScratchDir string
 	// NoTCPScaling leaves node TCP settings at the kernel's defaults in
 	// scaled mode (for the study that measures what they do).
 	NoTCPScaling bool
@@ -253,7 +256,7 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 			os.RemoveAll(scratch)
 		}
 	}()
-	if scratch, err = makeScratch(st); err != nil {
+	if scratch, err = makeScratch(r.o.ScratchDir, st); err != nil {
 		res.Error = err.Error()
 		r.finish(res)
 		return res, nil

@@ -40,8 +40,8 @@ func newWorkload(r *run, st *netd.State, scratch string) *workload {
 // makeScratch creates a run's scratch directory: nodes/<node> for each
 // node (its commands' working directory) and shared/. The caller removes
 // it after the experiment is down (nothing then writes into it).
-func makeScratch(st *netd.State) (string, error) {
-	dir, err := os.MkdirTemp("", "vmux-cast-")
+func makeScratch(base string, st *netd.State) (string, error) {
+	dir, err := os.MkdirTemp(base, "vmux-cast-")
 	if err != nil {
 		return "", fmt.Errorf("create scratch dir: %w", err)
 	}

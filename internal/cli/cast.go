@@ -41,6 +41,7 @@ func newCastRunCmd() *cobra.Command {
 		repeat int
 		dir    string
 		asJSON bool
+		tcp    string
 	)
 	c := &cobra.Command{
 		Use:   "run SPEC",
@@ -67,7 +68,10 @@ func newCastRunCmd() *cobra.Command {
 			}
 			errw := cmd.ErrOrStderr()
 			pr := newCastProgress(errw)
-			_, err = cast.Run(cmd.Context(), e, cast.Options{Modes: plan, Repeat: repeat, Dir: dir, Progress: pr.update})
+			if tcp != "scaled" && tcp != "kernel" {
+				return fmt.Errorf("--tcp %q: give scaled or kernel", tcp)
+			}
+			_, err = cast.Run(cmd.Context(), e, cast.Options{Modes: plan, Repeat: repeat, Dir: dir, Progress: pr.update, NoTCPScaling: tcp == "kernel"})
 			pr.clear()
 			if err != nil && !isCancel(err) {
 				return err
@@ -106,6 +110,7 @@ func newCastRunCmd() *cobra.Command {
 	c.Flags().IntVar(&repeat, "repeat", 0, "runs per mode (default: the spec's workload.repeat, else 1)")
 	c.Flags().StringVarP(&dir, "output", "o", "", "results directory, created (default cast-NAME-TIME)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON instead of the table")
+	c.Flags().StringVar(&tcp, "tcp", "scaled", "scaled mode's node TCP timers: scaled (per-netns time sysctls x k) or kernel (left at the defaults)")
 	return c
 }
 
