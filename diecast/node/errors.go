@@ -16,6 +16,12 @@ var (
 	// ErrNoCgroupControllers: neither cgroup v1 controllers nor a v2
 	// hierarchy with cpu, memory and io were found.
 	ErrNoCgroupControllers = errors.New("no usable cgroup controllers (need v1 cpu/memory/blkio or v2 cpu/memory/io)")
+	// ErrCommandNotFound: the command to exec does not exist in the node
+	// (vmux exec exits 127, as a shell does).
+	ErrCommandNotFound = errors.New("command not found")
+	// ErrNotExecutable: the command exists but cannot be executed (vmux
+	// exec exits 126).
+	ErrNotExecutable = errors.New("command cannot be executed")
 	// ErrNotInit: InitMain was called without the environment set by Start.
 	ErrNotInit = errors.New("not started as a node init (missing " + InitEnv + ")")
 )

@@ -118,7 +118,7 @@ func Exec(node, socket string, o ExecOptions) (ExitStatus, error) {
 		case r := <-replies:
 			switch {
 			case r.Error != "":
-				return fail(fmt.Errorf("%s", r.Error))
+				return fail(launchError(r.Error, r.Status))
 			case r.Exited:
 				st.Code, st.Signal = r.Code, r.Signal
 				if pty != nil {

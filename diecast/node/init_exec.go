@@ -64,7 +64,7 @@ func (in *initProc) handle(c *net.UnixConn) {
 	in.mu.Unlock()
 	closeAll(stdio) // the child has its copies
 	if err != nil {
-		sendReply(c, execReply{Error: err.Error()})
+		sendReply(c, execReply{Error: err.Error(), Status: launchStatus(err)})
 		return
 	}
 	in.log.Info("launched", "pid", pid, "argv", req.Argv, "tty", req.TTY)

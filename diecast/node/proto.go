@@ -34,6 +34,10 @@ type execReply struct {
 	Exited bool   `json:"exited,omitempty"`
 	Code   int    `json:"code,omitempty"`
 	Signal int    `json:"signal,omitempty"`
+	// Status, with Error: the status a shell gives a command it could not
+	// start (StatusNotFound, StatusNotExecutable), 0 if not the command's
+	// fault.
+	Status int `json:"status,omitempty"`
 }
 
 // maxMsg bounds one protocol message (the environment is the large part).

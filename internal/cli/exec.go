@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -75,7 +76,14 @@ omitted when only one experiment is up.`,
 				Argv: argv, Env: os.Environ(), Dir: dir,
 				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Signals: sigs, TTY: tty,
 			})
-			if err != nil {
+			switch {
+			case errors.Is(err, node.ErrCommandNotFound):
+				fmt.Fprintf(cmd.ErrOrStderr(), "vmux: %v\n", err)
+				return &ExitError{Code: node.StatusNotFound}
+			case errors.Is(err, node.ErrNotExecutable):
+				fmt.Fprintf(cmd.ErrOrStderr(), "vmux: %v\n", err)
+				return &ExitError{Code: node.StatusNotExecutable}
+			case err != nil:
 				return err
 			}
 			if es.Signal > 0 {

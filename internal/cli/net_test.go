@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vmux/vmux/diecast/netd"
 	"github.com/vmux/vmux/internal/testutil"
@@ -57,5 +58,35 @@ func TestNetUpDownJSON(t *testing.T) {
 	var d []netDownJSON
 	if err != nil || json.Unmarshal([]byte(out), &d) != nil || len(d) != 1 || !d[0].Found {
 		t.Fatalf("net down --json (%v): %s", err, out)
+	}
+}
+
+// TestExecMissingCommand: vmux exec of a command that does not exist in the
+// node exits 127, of one that cannot be executed 126, as a shell does (it
+// exited 1).
+func TestExecMissingCommand(t *testing.T) {
+	testutil.MustRoot(t)
+	name := fmt.Sprintf("clexec%d", os.Getpid()%100000)
+	p := filepath.Join(t.TempDir(), "spec.yaml")
+	os.WriteFile(p, []byte("name: "+name+"\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b]}]\n"), 0o600)
+	if _, err := netd.Up(p, netd.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netd.Down(name, 3*time.Second) })
+	for _, tc := range []struct {
+		argv []string
+		code int
+	}{
+		{[]string{"vmux-no-such-command"}, 127},
+		{[]string{"/no/such/program"}, 127},
+		{[]string{"/etc/passwd"}, 126},
+		{[]string{"/etc"}, 126},
+		{[]string{"sh", "-c", "exit 3"}, 3},
+	} {
+		_, _, err := memRun(t, context.Background(), append([]string{"exec", "--net", name, "a", "--"}, tc.argv...)...)
+		var ee *ExitError
+		if !errors.As(err, &ee) || ee.Code != tc.code {
+			t.Errorf("vmux exec %v: %v, want exit status %d", tc.argv, err, tc.code)
+		}
 	}
 }
