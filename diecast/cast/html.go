@@ -34,13 +34,7 @@ func (r *Report) colour(i int) string {
 	return baseColour
 }
 
-func (r *Report) label(i int) string {
-	m := r.Modes[i]
-	if m.Mode == Baseline {
-		return Baseline
-	}
-	return fmt.Sprintf("%s k=%g", m.Mode, m.TDF)
-}
+func (r *Report) label(i int) string { return r.Modes[i].label() }
 
 // svg sizes.
 const (
@@ -60,7 +54,7 @@ func (r *Report) HTML() ([]byte, error) {
 	var timelines []htmlTimeline
 	for _, res := range r.results {
 		timelines = append(timelines, htmlTimeline{Title: fmt.Sprintf("%s, run %d", res.Mode, res.Rep), Valid: res.Valid,
-			Reasons: res.Reasons, SVG: template.HTML(timelineSVG(res))})
+			Reasons: res.Reasons, SVG: template.HTML(timelineSVG(res) + tdfSVG(res))})
 	}
 	var b bytes.Buffer
 	err := pageTmpl.Execute(&b, map[string]any{"R": r, "Metrics": metrics, "Timelines": timelines, "Legend": template.HTML(r.legend())})
@@ -227,7 +221,7 @@ func (r *Report) ratioSVG(metric string) string {
 	groupW := float64(plotW-padL-padR) / float64(len(rows))
 	barW := groupW / 4.5
 	for gi, f := range rows {
-		mi := slices.IndexFunc(r.Modes, func(m ModeReport) bool { return m.Mode == f.Mode && m.TDF == f.TDF })
+		mi := slices.IndexFunc(r.Modes, func(m ModeReport) bool { return m.Mode == f.Mode && m.TDF == f.TDF && m.Auto == f.Auto })
 		col := r.colour(mi)
 		x0 := float64(padL) + groupW*float64(gi) + groupW*0.1
 		for j, st := range []struct {
@@ -295,6 +289,33 @@ func timelineSVG(res *RunResult) string {
 	return b.String()
 }
 
+// tdfSVG plots k over real time for an auto run (nothing otherwise).
+func tdfSVG(res *RunResult) string {
+	if !res.Mode.Auto || len(res.Timeline) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	svgOpen(&b, "tdf", fmt.Sprintf("k over time, %s run %d", res.Mode, res.Rep))
+	tl := res.Timeline
+	kmax := 1.0
+	for _, s := range tl {
+		kmax = max(kmax, s.TDF)
+	}
+	x := axis{0, math.Max(tl[len(tl)-1].T, 1e-3), padL, plotW - padR}
+	y := axis{0, kmax * 1.1, plotH - padB, padT}
+	xTicks(&b, x, "real seconds")
+	yTicks(&b, y, "k (time-dilation factor)")
+	var pts []string
+	for i, s := range tl {
+		if i > 0 {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x.at(s.T), y.at(tl[i-1].TDF)))
+		}
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x.at(s.T), y.at(s.TDF)))
+	}
+	fmt.Fprintf(&b, `<polyline class="series" fill="none" stroke="#1f6fd1" stroke-width="2" points="%s"><title>k</title></polyline></svg>`, strings.Join(pts, " "))
+	return b.String()
+}
+
 var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
 	"ratio": func(n Num) string { return fmtRatio(n) },
@@ -313,12 +334,12 @@ td.l,th.l{text-align:left}.off{color:#b00;font-weight:bold}.ok{color:#070}.plots
 Tolerances: mean {{pct .R.Tolerances.Mean}}, p50 {{pct .R.Tolerances.P50}}, p99 {{pct .R.Tolerances.P99}}, KS {{.R.Tolerances.KS}}.</p>
 <h2>Modes</h2>
 <table id="modes"><tr><th class="l">mode</th><th>k</th><th>valid runs</th><th>real s</th><th>virtual s</th><th>host idle</th><th>CPU share denied</th><th>late packets</th><th>drops</th><th class="l">why not valid</th></tr>
-{{range .R.Modes}}<tr><td class="l">{{.Mode}}</td><td>{{.TDF}}</td><td {{if not .Valid}}class="off"{{end}}>{{.ValidRuns}}/{{.Runs}}</td><td>{{printf "%.1f" .RealSeconds}}</td><td>{{printf "%.1f" .VirtualSeconds}}</td>
+{{range .R.Modes}}<tr><td class="l">{{.Mode}}</td><td>{{if .Auto}}auto {{.TDF}} &rarr; {{printf "%.3g" .FinalTDF}}{{else}}{{.TDF}}{{end}}</td><td {{if not .Valid}}class="off"{{end}}>{{.ValidRuns}}/{{.Runs}}</td><td>{{printf "%.1f" .RealSeconds}}</td><td>{{printf "%.1f" .VirtualSeconds}}</td>
 <td>{{pct .Keepup.MeanHostIdle}}</td><td>{{pct .Keepup.MeanWait}}</td><td>{{pct .Keepup.LateFraction}}</td><td>{{.Keepup.Drops}}</td><td class="l">{{join .Reasons "; "}}</td></tr>
 {{end}}</table>
 <h2>Fidelity</h2>
 <table id="fidelity"><tr><th class="l">metric</th><th class="l">mode</th><th>n</th><th>x mean [95% CI]</th><th>x p50</th><th>x p99</th><th>KS</th><th class="l">verdict</th></tr>
-{{range .R.Fidelity}}<tr><td class="l">{{.Metric}}</td><td class="l">{{.Mode}} k={{.TDF}}</td><td>{{.N}}</td><td>{{ratio .RatioMean}} [{{ratio (index .CIMean 0)}}, {{ratio (index .CIMean 1)}}]</td>
+{{range .R.Fidelity}}<tr><td class="l">{{.Metric}}</td><td class="l">{{.Mode}} k={{if .Auto}}auto{{else}}{{.TDF}}{{end}}</td><td>{{.N}}</td><td>{{ratio .RatioMean}} [{{ratio (index .CIMean 0)}}, {{ratio (index .CIMean 1)}}]</td>
 <td>{{ratio .RatioP50}}</td><td>{{ratio .RatioP99}}</td><td>{{ratio .KS}}</td>
 <td class="l {{if .Within}}ok{{else}}off{{end}}">{{if .Within}}within{{else}}outside: {{join .Outside ", "}}{{end}}{{if not .Valid}} (invalid run){{end}}</td></tr>
 {{end}}</table>

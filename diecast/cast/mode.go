@@ -27,19 +27,29 @@ var Kinds = []string{Baseline, Scaled, Naive}
 type Mode struct {
 	Kind string  `json:"mode"`
 	TDF  float64 `json:"tdf"`
+	// Auto (scaled only): k starts at TDF and the runner adjusts it while
+	// the run goes to the smallest value the host keeps up with.
+	Auto bool `json:"auto,omitempty"`
 }
 
 func (m Mode) String() string {
 	if m.Kind == Baseline {
 		return Baseline
 	}
+	if m.Auto {
+		return m.Kind + " k=auto"
+	}
 	return fmt.Sprintf("%s k=%g", m.Kind, m.TDF)
 }
 
-// ID names the mode in file names: baseline, scaled-k4, naive-k10.
+// ID names the mode in file names: baseline, scaled-k4, naive-k10,
+// scaled-auto.
 func (m Mode) ID() string {
 	if m.Kind == Baseline {
 		return Baseline
+	}
+	if m.Auto {
+		return m.Kind + "-auto"
 	}
 	return m.Kind + "-k" + strings.ReplaceAll(strconv.FormatFloat(m.TDF, 'g', -1, 64), ".", "_")
 }
@@ -57,7 +67,7 @@ func (m Mode) SpecTDF() float64 {
 }
 
 // Factor is real seconds per virtual second of the mode's experiment
-// clock: k when dilated, else 1.
+// clock: k when dilated, else 1 (for an auto mode, the starting k).
 func (m Mode) Factor() float64 {
 	if m.Dilated() {
 		return m.TDF
@@ -67,7 +77,8 @@ func (m Mode) Factor() float64 {
 
 // Plan expands mode kinds and TDFs into the runs' modes: the baseline once
 // (TDF 1), then scaled and naive for each k, in that order. No kinds means
-// all three.
+// all three. A k of 0 (--tdf auto) gives one scaled mode whose k the
+// runner adjusts (AutoStart first); naive needs a fixed k and has none.
 func Plan(kinds []string, tdfs []float64) ([]Mode, error) {
 	if len(kinds) == 0 {
 		kinds = Kinds
@@ -90,6 +101,13 @@ func Plan(kinds []string, tdfs []float64) ([]Mode, error) {
 	}
 	seen := map[float64]bool{}
 	for _, k := range tdfs {
+		if k == 0 {
+			if want[Scaled] && !seen[0] {
+				out = append(out, Mode{Kind: Scaled, TDF: AutoStart, Auto: true})
+			}
+			seen[0] = true
+			continue
+		}
 		if !(k >= 1) || k > MaxTDF {
 			return nil, fmt.Errorf("plan runs: tdf %v: give 1 to %v", k, MaxTDF)
 		}
@@ -105,6 +123,12 @@ func Plan(kinds []string, tdfs []float64) ([]Mode, error) {
 	}
 	return out, nil
 }
+
+// AutoStart is where k starts in an auto mode; AutoMax bounds it.
+const (
+	AutoStart = 2
+	AutoMax   = 64
+)
 
 // DefaultTDF is k when none is given.
 const DefaultTDF = 4

@@ -20,6 +20,7 @@ type monitor struct {
 	name  string
 	every time.Duration
 	t0    time.Time
+	tm    *timeMap // the factor in force (node shares follow it)
 	nodes []monNode
 	stop  chan struct{}
 	done  chan struct{}
@@ -33,7 +34,7 @@ type monNode struct {
 	cpuDir  string // cpu cgroup (cpu.stat, tasks, quota)
 	acctDir string // cpuacct cgroup (cpuacct.usage)
 	initPid int
-	share   float64 // real cores the node is entitled to (0: unlimited)
+	share   float64 // cores the node is entitled to at TDF 1 (0: unlimited)
 }
 
 // nodeCounters are one node's cumulative counters at a sample.
@@ -46,10 +47,15 @@ type nodeCounters struct {
 	drops     uint64
 }
 
-func newMonitor(st *netd.State, every time.Duration, t0 time.Time) *monitor {
-	m := &monitor{name: st.Name, every: every, t0: t0, stop: make(chan struct{}), done: make(chan struct{})}
+func newMonitor(st *netd.State, every time.Duration, t0 time.Time, tm *timeMap) *monitor {
+	m := &monitor{name: st.Name, every: every, t0: t0, tm: tm, stop: make(chan struct{}), done: make(chan struct{})}
+	k0 := tm.k()
+	if st.TDF > 0 {
+		k0 = st.TDF
+	}
 	for _, n := range st.Nodes {
-		mn := monNode{name: n.Name, initPid: n.Pid, share: n.CPU}
+		// n.CPU is the real share at bring-up: c/k0.
+		mn := monNode{name: n.Name, initPid: n.Pid, share: n.CPU * k0}
 		for _, c := range n.Cgroups {
 			if _, err := os.Stat(filepath.Join(c, "cpu.stat")); err == nil {
 				mn.cpuDir = c
@@ -64,6 +70,16 @@ func newMonitor(st *netd.State, every time.Duration, t0 time.Time) *monitor {
 }
 
 func (m *monitor) start() { go m.loop() }
+
+// recent returns the last n samples.
+func (m *monitor) recent(n int) []KeepupSample {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.samples) < n {
+		return nil
+	}
+	return append([]KeepupSample(nil), m.samples[len(m.samples)-n:]...)
+}
 
 // Stop ends sampling and returns the samples.
 func (m *monitor) Stop() []KeepupSample {
@@ -94,7 +110,8 @@ func (m *monitor) loop() {
 		now := time.Now()
 		dt := now.Sub(prevT).Seconds()
 		cpu, _ := hostCPU()
-		s := KeepupSample{T: now.Sub(m.t0).Seconds()}
+		k := m.tm.k()
+		s := KeepupSample{T: now.Sub(m.t0).Seconds(), TDF: k}
 		if tot := cpu.total - prevCPU.total; tot > 0 {
 			s.HostIdle = float64(cpu.idle-prevCPU.idle) / float64(tot)
 		}
@@ -108,7 +125,7 @@ func (m *monitor) loop() {
 					d += rd - p
 				}
 			}
-			if w := starvation(float64(d)/1e9, float64(c.usage-prev[i].usage)/1e9, n.share, dt,
+			if w := starvation(float64(d)/1e9, float64(c.usage-prev[i].usage)/1e9, n.share/k, dt,
 				c.periods-prev[i].periods, c.throttled-prev[i].throttled); w > s.Wait {
 				s.Wait, s.WaitNode = w, n.name
 			}

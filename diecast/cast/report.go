@@ -32,6 +32,10 @@ type Report struct {
 type ModeReport struct {
 	Mode string  `json:"mode"`
 	TDF  float64 `json:"tdf"`
+	// Auto: k was adjusted while the runs went (TDF is where it started;
+	// FinalTDF the mean of where it ended).
+	Auto     bool    `json:"auto,omitempty"`
+	FinalTDF float64 `json:"final_tdf,omitempty"`
 	// Valid: at least one run, and every run valid. Statistics come from
 	// the valid runs (from all runs when none is valid).
 	Valid     bool                     `json:"valid"`
@@ -56,6 +60,7 @@ type Fidelity struct {
 	Metric    string  `json:"metric"`
 	Mode      string  `json:"mode"`
 	TDF       float64 `json:"tdf"`
+	Auto      bool    `json:"auto,omitempty"`
 	RatioMean Num     `json:"ratio_mean"`
 	RatioP50  Num     `json:"ratio_p50"`
 	RatioP99  Num     `json:"ratio_p99"`
@@ -83,6 +88,7 @@ type Fidelity struct {
 type RunSummary struct {
 	Mode    string   `json:"mode"`
 	TDF     float64  `json:"tdf"`
+	Auto    bool     `json:"auto,omitempty"`
 	Rep     int      `json:"rep"`
 	Valid   bool     `json:"valid"`
 	Reasons []string `json:"reasons,omitempty"`
@@ -158,8 +164,18 @@ func readSamples(path string) ([]Record, error) {
 	return out, sc.Err()
 }
 
-// buildReport aggregates runs into mode reports and fidelity rows.
+// buildReport aggregates runs into mode reports and fidelity rows. Runs
+// are judged again with today's DefaultThresholds (the report's
+// experiment.thresholds says which), so that results of older runs read
+// the same as new ones; a failed run stays invalid.
 func buildReport(dir string, info ExperimentInfo, results []*RunResult, samples [][]Record) *Report {
+	info.Thresholds = DefaultThresholds
+	for _, r := range results {
+		if r.Error == "" {
+			r.Reasons = DefaultThresholds.Judge(r.Keepup)
+			r.Valid = len(r.Reasons) == 0
+		}
+	}
 	rep := &Report{Name: info.Name, Dir: dir, Info: info, Tolerances: info.Tolerances, results: results}
 	// Modes in the order of the plan, then any others found.
 	var modes []Mode
@@ -179,7 +195,7 @@ func buildReport(dir string, info ExperimentInfo, results []*RunResult, samples 
 	names := map[string]bool{}
 	units := map[string]string{}
 	for mi, m := range modes {
-		mr := ModeReport{Mode: m.Kind, TDF: m.TDF, Metrics: map[string]MetricSummary{}}
+		mr := ModeReport{Mode: m.Kind, TDF: m.TDF, Auto: m.Auto, Metrics: map[string]MetricSummary{}}
 		var runs []int
 		for i, r := range results {
 			if r.Mode != m {
@@ -193,7 +209,7 @@ func buildReport(dir string, info ExperimentInfo, results []*RunResult, samples 
 				mr.Reasons = append(mr.Reasons, fmt.Sprintf("run %d: %s", r.Rep, why))
 			}
 			runs = append(runs, i)
-			rep.Runs = append(rep.Runs, RunSummary{Mode: m.Kind, TDF: m.TDF, Rep: r.Rep, Valid: r.Valid, Reasons: r.Reasons,
+			rep.Runs = append(rep.Runs, RunSummary{Mode: m.Kind, TDF: m.TDF, Auto: m.Auto, Rep: r.Rep, Valid: r.Valid, Reasons: r.Reasons,
 				Keepup: r.Keepup, Samples: r.Samples, Real: r.RealSeconds, Virtual: r.VirtualSeconds})
 		}
 		mr.Valid = mr.Runs > 0 && mr.ValidRuns == mr.Runs
@@ -212,6 +228,13 @@ func buildReport(dir string, info ExperimentInfo, results []*RunResult, samples 
 			r := results[i]
 			mr.RealSeconds += r.RealSeconds / float64(len(use))
 			mr.VirtualSeconds += r.VirtualSeconds / float64(len(use))
+			if m.Auto {
+				final := m.TDF
+				if n := len(r.TDFChanges); n > 0 {
+					final = r.TDFChanges[n-1].To
+				}
+				mr.FinalTDF += final / float64(len(use))
+			}
 			ks = append(ks, r.Keepup)
 			per := map[string][]float64{}
 			var recs []Record
@@ -265,7 +288,7 @@ func buildReport(dir string, info ExperimentInfo, results []*RunResult, samples 
 }
 
 func fidelity(metric string, m, base ModeReport, bg, g [][]float64, tol Tolerance) Fidelity {
-	f := Fidelity{Metric: metric, Mode: m.Mode, TDF: m.TDF, Tolerance: tol, Valid: m.Valid && base.Valid}
+	f := Fidelity{Metric: metric, Mode: m.Mode, TDF: m.TDF, Auto: m.Auto, Tolerance: tol, Valid: m.Valid && base.Valid}
 	mean := ratioCI(bg, g, statMean, false)
 	p50 := RatioCI(bg, g, statP50)
 	p99 := RatioCI(bg, g, statP99)
@@ -316,6 +339,11 @@ func meanKeepup(ks []Keepup) Keepup {
 		k.MeanTraced += x.MeanTraced / n
 	}
 	return k
+}
+
+// label names a mode in tables: baseline, scaled k=4, scaled k=auto.
+func (m ModeReport) label() string {
+	return Mode{Kind: m.Mode, TDF: m.TDF, Auto: m.Auto}.String()
 }
 
 // Num is a float that encodes NaN and infinities (a ratio to a zero

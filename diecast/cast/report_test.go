@@ -11,7 +11,7 @@ import (
 // baseline's distribution, naive from one 1.5x slower.
 func synthetic(t testing.TB, reps int) *Report {
 	t.Helper()
-	info := ExperimentInfo{Name: "syn", Modes: []Mode{{Baseline, 1}, {Scaled, 4}, {Naive, 4}}, Tolerances: defaultTolerances(),
+	info := ExperimentInfo{Name: "syn", Modes: []Mode{{Kind: Baseline, TDF: 1}, {Kind: Scaled, TDF: 4}, {Kind: Naive, TDF: 4}}, Tolerances: defaultTolerances(),
 		Host: HostInfo{CPUs: 2, Kernel: "test"}}
 	rng := rand.New(rand.NewPCG(7, 8))
 	var results []*RunResult
@@ -99,8 +99,7 @@ func TestReportFidelity(t *testing.T) {
 
 func TestReportInvalidRuns(t *testing.T) {
 	r := synthetic(t, 2)
-	r.results[2].Valid = false // scaled run 1
-	r.results[2].Reasons = []string{"host CPU 1% idle"}
+	r.results[2].Keepup.MeanHostIdle = 0.001 // scaled run 1: the host was saturated
 	rr := buildReport(r.Dir, r.Info, r.results, nil)
 	m := rr.mode(Scaled, 4)
 	if m.Valid || m.ValidRuns != 1 || m.Runs != 2 || len(m.Reasons) != 1 {

@@ -25,10 +25,21 @@ type RunResult struct {
 	Timeline []KeepupSample `json:"timeline"`
 	// Executions lists every execution of every item.
 	Executions []Execution `json:"executions"`
+	// TDFChanges lists how k moved in an auto run.
+	TDFChanges []TDFChange `json:"tdf_changes,omitempty"`
 	// TCP lists the per-node TCP settings applied (scaled mode).
 	TCP []string `json:"tcp,omitempty"`
 	// Samples counts the samples in samples.jsonl.
 	Samples int `json:"samples"`
+}
+
+// TDFChange is one change of k during an auto run.
+type TDFChange struct {
+	Real    float64 `json:"real"`    // seconds since the workload started
+	Virtual float64 `json:"virtual"` // the same instant in virtual seconds
+	From    float64 `json:"from"`
+	To      float64 `json:"to"`
+	Why     string  `json:"why"`
 }
 
 // Execution is one execution of an item on one node.

@@ -207,7 +207,7 @@ workload:
 	done := make(chan error, 1)
 	var once sync.Once
 	go func() {
-		_, err := Run(ctx, e, Options{Modes: []Mode{{Baseline, 1}}, Dir: dir, Exe: vmuxBinary(t), ScratchDir: scratch,
+		_, err := Run(ctx, e, Options{Modes: []Mode{{Kind: Baseline, TDF: 1}}, Dir: dir, Exe: vmuxBinary(t), ScratchDir: scratch,
 			Progress: func(p Progress) {
 				if p.Phase == "run" || strings.Contains(p.Event, "bringing up") {
 					once.Do(func() { time.AfterFunc(2*time.Second, cancel) })
@@ -226,5 +226,59 @@ workload:
 	b, err := os.ReadFile(filepath.Join(dir, runsDir, "baseline-r1", runFile))
 	if err != nil || !strings.Contains(string(b), `"valid": false`) {
 		t.Errorf("cancelled run not recorded as invalid: %v %s", err, b)
+	}
+}
+
+// TestRunAuto: with --tdf auto and a host saturated by busy loops, the
+// controller raises k through the experiment clock, and a job's virtual
+// time stays right across the changes (a 4 s sleep lasts 4 s virtual
+// whatever k did meanwhile).
+func TestRunAuto(t *testing.T) {
+	e, scratch := loadSpec(t, `name: %s
+nodes: {a: {cpu: 0.5}, b: {cpu: 0.5}}
+links: [{ends: [a, b], bandwidth: 100Mbit, latency: 1ms}]
+workload:
+  jobs:
+    nap: {node: a, command: "sleep 4"}
+`)
+	var loops []*exec.Cmd
+	for range 3 {
+		c := exec.Command("sh", "-c", "while :; do :; done")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		loops = append(loops, c)
+	}
+	defer func() {
+		for _, c := range loops {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}()
+	modes, _ := Plan([]string{Scaled}, []float64{0})
+	res, err := Run(context.Background(), e, Options{Modes: modes, Dir: filepath.Join(t.TempDir(), "results"), Exe: vmuxBinary(t),
+		ScratchDir: scratch, AutoMax: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if len(r.TDFChanges) == 0 || r.TDFChanges[0].To <= AutoStart || r.TDFChanges[len(r.TDFChanges)-1].To > 6 {
+		t.Fatalf("k did not rise on a saturated host: %+v (keep-up %+v)", r.TDFChanges, r.Keepup)
+	}
+	if len(r.Executions) != 1 {
+		t.Fatalf("executions %+v", r.Executions)
+	}
+	if d := r.Executions[0].End - r.Executions[0].Start; d < 4 || d > 4.5 {
+		t.Errorf("sleep 4 took %.3f s virtual across k changes %+v, want 4-4.5", d, r.TDFChanges)
+	}
+	var kmax float64
+	for _, s := range r.Timeline {
+		kmax = max(kmax, s.TDF)
+	}
+	if kmax != r.TDFChanges[len(r.TDFChanges)-1].To && kmax < r.TDFChanges[0].To {
+		t.Errorf("timeline does not show k: max %v, changes %+v", kmax, r.TDFChanges)
 	}
 }

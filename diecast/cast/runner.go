@@ -35,6 +35,8 @@ type Options struct {
 	MonitorEvery time.Duration
 	// Thresholds judge keep-up (default DefaultThresholds).
 	Thresholds *Thresholds
+	// AutoMax bounds k in an auto mode (default AutoMax).
+	AutoMax float64
 	// ScratchDir is where each run's scratch directory is made (default
 	// the system's temporary directory).
 	ScratchDir string
@@ -273,7 +275,8 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 	w := newWorkload(r, st, scratch)
 	werr := w.run(ctx)
 	res.RealSeconds = w.real.Seconds()
-	res.VirtualSeconds = res.RealSeconds / r.m.Factor()
+	res.VirtualSeconds = w.virtual
+	res.TDFChanges = w.changes
 	res.Executions = w.execs
 	res.Timeline = w.timeline
 	res.Keepup = summarize(w.timeline)

@@ -113,7 +113,7 @@ func TestModeSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []Mode{{Baseline, 1}, {Scaled, 8}, {Naive, 8}} {
+	for _, m := range []Mode{{Kind: Baseline, TDF: 1}, {Kind: Scaled, TDF: 8}, {Kind: Naive, TDF: 8}} {
 		b, err := e.ModeSpec(m)
 		if err != nil {
 			t.Fatal(err)
@@ -149,5 +149,22 @@ func TestPlan(t *testing.T) {
 	}
 	if ms, _ := Plan([]string{Scaled}, nil); len(ms) != 1 || ms[0].TDF != DefaultTDF {
 		t.Errorf("default tdf: %v", ms)
+	}
+}
+
+func TestPlanAuto(t *testing.T) {
+	ms, err := Plan(nil, []float64{0, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.ID())
+	}
+	if got := strings.Join(ids, " "); got != "baseline scaled-auto scaled-k4 naive-k4" {
+		t.Errorf("plan %q", got)
+	}
+	if !ms[1].Auto || ms[1].TDF != AutoStart || ms[1].String() != "scaled k=auto" {
+		t.Errorf("auto mode %+v", ms[1])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -16,13 +17,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MODE\tTDF\tRUNS\tVALID\tREAL s\tVIRTUAL s\tHOST IDLE\tCPU DENIED\tLATE PKTS\tDROPS")
 	for _, m := range r.Modes {
-		fmt.Fprintf(tw, "%s\t%g\t%d\t%d/%d\t%.1f\t%.1f\t%.0f%%\t%.0f%%\t%.2f%%\t%d\n", m.Mode, m.TDF, m.Runs, m.ValidRuns, m.Runs,
+		k := strconv.FormatFloat(m.TDF, 'g', -1, 64)
+		if m.Auto {
+			k = fmt.Sprintf("auto %g->%.3g", m.TDF, m.FinalTDF)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%.1f\t%.1f\t%.0f%%\t%.0f%%\t%.2f%%\t%d\n", m.Mode, k, m.Runs, m.ValidRuns, m.Runs,
 			m.RealSeconds, m.VirtualSeconds, 100*m.Keepup.MeanHostIdle, 100*m.Keepup.MeanWait, 100*m.Keepup.LateFraction, m.Keepup.Drops)
 	}
 	tw.Flush()
 	for _, m := range r.Modes {
 		for _, why := range dedupe(m.Reasons) {
-			fmt.Fprintf(w, "  %s k=%g NOT VALID: %s\n", m.Mode, m.TDF, why)
+			fmt.Fprintf(w, "  %s NOT VALID: %s\n", m.label(), why)
 		}
 	}
 	if len(r.Fidelity) == 0 {
@@ -46,7 +51,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if f.Metric != metric {
 				continue
 			}
-			m := r.mode(f.Mode, f.TDF).Metrics[metric]
+			mr := r.modeOf(f)
+			m := mr.Metrics[metric]
 			verdict := "within"
 			if !f.Within {
 				verdict = "OFF: " + strings.Join(f.Outside, ",")
@@ -54,13 +60,23 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if !f.Valid {
 				verdict += " (invalid run)"
 			}
-			fmt.Fprintf(tw, "\t%s k=%g\t%d\t%s\t%s\t%s\t%s [%s-%s]\t%s\t%s\t%s\t%s\t\n", f.Mode, f.TDF, m.N,
+			fmt.Fprintf(tw, "\t%s\t%d\t%s\t%s\t%s\t%s [%s-%s]\t%s\t%s\t%s\t%s\t\n", mr.label(), m.N,
 				fmtVal(m.Mean, m.Unit), fmtVal(m.P50, m.Unit), fmtVal(m.P99, m.Unit),
 				fmtRatio(f.RatioMean), fmtRatio(f.CIMean[0]), fmtRatio(f.CIMean[1]), fmtRatio(f.RatioP50), fmtRatio(f.RatioP99),
 				fmtRatio(f.KS), verdict)
 		}
 	}
 	return tw.Flush()
+}
+
+// modeOf is the mode a fidelity row is about.
+func (r *Report) modeOf(f Fidelity) *ModeReport {
+	for i := range r.Modes {
+		if m := &r.Modes[i]; m.Mode == f.Mode && m.TDF == f.TDF && m.Auto == f.Auto {
+			return m
+		}
+	}
+	return &ModeReport{Mode: f.Mode, TDF: f.TDF, Auto: f.Auto}
 }
 
 func (r *Report) mode(kind string, tdf float64) *ModeReport {

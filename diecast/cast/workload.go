@@ -23,7 +23,7 @@ type workload struct {
 	st      *netd.State
 	scratch string // per-run scratch: nodes/<node> (cwd), shared/
 	t0      time.Time
-	factor  float64
+	tm      *timeMap
 
 	mu       sync.Mutex // guards the fields below
 	execs    []Execution
@@ -31,10 +31,12 @@ type workload struct {
 	events   []string
 	timeline []KeepupSample
 	real     time.Duration
+	virtual  float64
+	changes  []TDFChange
 }
 
 func newWorkload(r *run, st *netd.State, scratch string) *workload {
-	return &workload{r: r, st: st, scratch: scratch, factor: r.m.Factor()}
+	return &workload{r: r, st: st, scratch: scratch}
 }
 
 // makeScratch creates a run's scratch directory: nodes/<node> for each
@@ -58,16 +60,18 @@ func makeScratch(base string, st *netd.State) (string, error) {
 	return dir, nil
 }
 
-// virt converts a real duration since t0 to virtual seconds.
-func (w *workload) virt(t time.Time) float64 { return t.Sub(w.t0).Seconds() / w.factor }
+// virt converts a real instant to virtual seconds since the start.
+func (w *workload) virt(t time.Time) float64 { return w.tm.virt(t) }
 
-// realOf converts a virtual duration to the real time it lasts.
-func (w *workload) realOf(d time.Duration) time.Duration { return time.Duration(float64(d) * w.factor) }
+// realOf converts a virtual duration to the real time it lasts at the
+// factor in force.
+func (w *workload) realOf(d time.Duration) time.Duration { return time.Duration(float64(d) * w.tm.k()) }
 
 func (w *workload) event(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	w.r.o.Logger.Info(msg, "mode", w.r.m.String(), "rep", w.r.rep)
-	w.r.progress(Progress{Phase: "run", Event: msg, Real: time.Since(w.t0), Virtual: time.Duration(float64(time.Since(w.t0)) / w.factor)})
+	now := time.Now()
+	w.r.progress(Progress{Phase: "run", Event: msg, Real: now.Sub(w.t0), Virtual: time.Duration(w.virt(now) * 1e9)})
 }
 
 func (w *workload) record(it *Item, nodeName string, iter int, s []Sample) {
@@ -82,11 +86,16 @@ func (w *workload) record(it *Item, nodeName string, iter int, s []Sample) {
 // workload timeout, a failure or ctx. Services are stopped at the end.
 func (w *workload) run(ctx context.Context) error {
 	w.t0 = time.Now()
-	mon := newMonitor(w.st, w.r.o.MonitorEvery, w.t0)
+	w.tm = newTimeMap(w.t0, w.r.m.Factor())
+	mon := newMonitor(w.st, w.r.o.MonitorEvery, w.t0, w.tm)
 	mon.start()
 	defer func() {
 		w.timeline = mon.Stop()
 	}()
+	if w.r.m.Auto {
+		stopAuto := w.autoTDF(mon)
+		defer stopAuto()
+	}
 
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -138,7 +147,8 @@ func (w *workload) run(ctx context.Context) error {
 	jobsDone := make(chan struct{})
 	go func() { jobs.Wait(); close(jobsDone) }()
 	<-jobsDone
-	w.real = time.Since(w.t0)
+	end := time.Now()
+	w.real, w.virtual = end.Sub(w.t0), w.virt(end)
 	stopServices()
 	services.Wait()
 	if err := context.Cause(tctx); err != nil && !errors.Is(err, context.Canceled) || ctx.Err() != nil {

@@ -106,7 +106,7 @@ func newCastRunCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringSliceVar(&modes, "mode", nil, "mode to run: baseline, scaled or naive (repeat or comma-separate; default all three)")
-	c.Flags().StringSliceVar(&tdfs, "tdf", nil, "time-dilation factor k of the scaled and naive modes (repeat for several; default the spec's tdf if > 1, else 4)")
+	c.Flags().StringSliceVar(&tdfs, "tdf", nil, "time-dilation factor k of the scaled and naive modes (repeat for several; default the spec's tdf if > 1, else 4); auto: a scaled run whose k follows what the host keeps up with")
 	c.Flags().IntVar(&repeat, "repeat", 0, "runs per mode (default: the spec's workload.repeat, else 1)")
 	c.Flags().StringVarP(&dir, "output", "o", "", "results directory, created (default cast-NAME-TIME)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON instead of the table")
@@ -133,6 +133,10 @@ func splitList(l []string) []string {
 func parseTDFs(l []string, specTDF float64) ([]float64, error) {
 	var out []float64
 	for _, s := range splitList(l) {
+		if s == "auto" {
+			out = append(out, 0) // cast.Plan: an auto scaled mode
+			continue
+		}
 		k, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return nil, fmt.Errorf("--tdf %q: give a number >= 1", s)
