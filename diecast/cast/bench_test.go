@@ -17,8 +17,14 @@ import (
 // baseline and its KS distance. These are the fidelity tables of
 // docs/benchmarks.md; run one at a time under the test lock:
 //
-//	flock /work/test.lock go test -run '^$' -bench 'Examples/redis' -benchtime 1x ./diecast/cast
+//	VMUX_CAST_BENCH=1 flock /work/test.lock go test -run '^$' -bench 'Examples/redis' -benchtime 1x ./diecast/cast
+//
+// Each takes 5-20 minutes, so make bench skips them unless VMUX_CAST_BENCH
+// is set.
 func BenchmarkExamples(b *testing.B) {
+	if os.Getenv("VMUX_CAST_BENCH") == "" {
+		b.Skip("the three-way example runs take 5-20 min each: set VMUX_CAST_BENCH=1")
+	}
 	testutil.MustRoot(b)
 	for _, ex := range []struct{ name, metric string }{
 		{"redis", "bench.SET.rps"},
