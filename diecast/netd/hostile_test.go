@@ -184,6 +184,9 @@ func TestRunDirPrivate(t *testing.T) {
 	st := up(t, "name: %s\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b]}]\n")
 	syscall.Umask(old)
 	execIn(t, st, "a", "true") // something in the log
+	if fi, err := os.Stat(Dir(st.Name)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("run directory: %v, want mode 0700", err)
+	}
 	for name, want := range map[string]os.FileMode{"log": 0o600, "state.json": 0o600, "spec.yaml": 0o600, "hosts": 0o644} {
 		fi, err := os.Stat(filepath.Join(Dir(st.Name), name))
 		if err != nil {

@@ -87,7 +87,12 @@ func UpContext(ctx context.Context, spec string, o UpOptions) (*State, error) {
 	} else if _, serr := os.Stat(Dir(name)); serr == nil {
 		removeRemains(name)
 	}
-	if err := os.MkdirAll(Dir(name), 0o755); err != nil {
+	// Root's only: the spec, state, log and sockets of an experiment are
+	// no one else's (nodes see the hosts file through a bind mount).
+	if err := os.MkdirAll(Dir(name), 0o700); err != nil {
+		return nil, fmt.Errorf("create run dir: %w", err)
+	}
+	if err := os.Chmod(Dir(name), 0o700); err != nil {
 		return nil, fmt.Errorf("create run dir: %w", err)
 	}
 	if err := writePrivate(specPath(name), data); err != nil {
