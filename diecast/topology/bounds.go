@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"github.com/vmux/vmux/rt/vclock"
 )
 
 // Bounds a spec must keep so that the experiment it describes works, not
@@ -71,12 +69,4 @@ func reservedSubnet(p netip.Prefix) string {
 		}
 	}
 	return ""
-}
-
-// checkTDF reports whether k is a factor the dilation supervisor accepts:
-// within [vclock.MinTDF, vclock.MaxTDF] and exact in 9 decimals (what
-// vmux run --tdf reads).
-func checkTDF(k float64) error {
-	_, err := vclock.TDFFromFloat(k)
-	return err
 }

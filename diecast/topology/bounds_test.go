@@ -71,13 +71,14 @@ func TestSpecsThatValidateButBreak(t *testing.T) {
 // TestTDFBoundsAreDilations: the spec's bounds on tdf are vclock's, the
 // ones vmux run applies.
 func TestTDFBoundsAreDilations(t *testing.T) {
-	for _, k := range []float64{vclock.MinTDF.Float64(), vclock.MaxTDF.Float64()} {
-		if err := checkTDF(k); err != nil {
+	two := "\nnodes: {a: {}, b: {}}\nlinks: [{ends: [a, b]}]\n"
+	for _, k := range []string{vclock.MinTDF.String(), vclock.MaxTDF.String()} {
+		if _, err := Decode([]byte("name: e\ntdf: " + k + two)); err != nil {
 			t.Errorf("tdf %v (a bound of vmux run) refused: %v", k, err)
 		}
 	}
-	for _, k := range []float64{vclock.MinTDF.Float64() * 0.999, vclock.MaxTDF.Float64() * 1.001} {
-		if err := checkTDF(k); err == nil {
+	for _, k := range []string{"0.000999", "10000.001"} {
+		if _, err := Decode([]byte("name: e\ntdf: " + k + two)); err == nil {
 			t.Errorf("tdf %v (outside vmux run's bounds) accepted", k)
 		}
 	}
