@@ -157,7 +157,12 @@ func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog
 	if err := os.WriteFile(hostsPath(name), hostsFile(nw), 0o644); err != nil {
 		return d, fmt.Errorf("write hosts file: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(sockPath(name, "x")), 0o755); err != nil {
+	// Exec sockets run commands as root in a node: root-only directory
+	// whatever the umask (node.Start refuses any other).
+	if err := os.MkdirAll(filepath.Dir(sockPath(name, "x")), 0o700); err != nil {
+		return d, fmt.Errorf("create socket dir: %w", err)
+	}
+	if err := os.Chmod(filepath.Dir(sockPath(name, "x")), 0o700); err != nil {
 		return d, fmt.Errorf("create socket dir: %w", err)
 	}
 	d.nodes = make([]*node.Node, len(nw.Nodes))

@@ -22,6 +22,9 @@ var (
 	// ErrNotExecutable: the command exists but cannot be executed (vmux
 	// exec exits 126).
 	ErrNotExecutable = errors.New("command cannot be executed")
+	// ErrDenied: a node's init refused an exec request from that peer
+	// (not root, or a process of the node itself).
+	ErrDenied = errors.New("exec request denied")
 	// ErrNotInit: InitMain was called without the environment set by Start.
 	ErrNotInit = errors.New("not started as a node init (missing " + InitEnv + ")")
 )

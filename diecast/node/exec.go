@@ -117,6 +117,8 @@ func Exec(node, socket string, o ExecOptions) (ExitStatus, error) {
 		select {
 		case r := <-replies:
 			switch {
+			case r.Denied:
+				return fail(fmt.Errorf("%w: %s", ErrDenied, r.Error))
 			case r.Error != "":
 				return fail(launchError(r.Error, r.Status))
 			case r.Exited:

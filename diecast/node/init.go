@@ -38,10 +38,11 @@ const (
 )
 
 // readyFd is the pipe on which init reports "ok" or why it failed;
-// supervisorFd, when Config.Supervisor is set, its supervisor connection.
+// supervisorFd, when Config.Supervisor is set, its supervisor connection
+// (after the exec socket, listenFd).
 const (
 	readyFd      = 3
-	supervisorFd = 4
+	supervisorFd = listenFd + 1
 )
 
 // stopGrace is how long init waits for its processes after forwarding a
@@ -144,10 +145,9 @@ func setupInit() (*initProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	_ = os.Remove(cfg.Socket)
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: cfg.Socket, Net: "unixpacket"})
+	ln, err := inheritListener()
 	if err != nil {
-		return nil, fmt.Errorf("listen exec socket: %w", err)
+		return nil, err
 	}
 	return &initProc{cfg: cfg, ln: ln, launcher: l, oom: adj, children: map[int]chan linux.WaitStatus{}}, nil
 }

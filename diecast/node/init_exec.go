@@ -15,6 +15,9 @@ import (
 // handle serves one exec request on c.
 func (in *initProc) handle(c *net.UnixConn) {
 	defer c.Close()
+	if !in.admit(c) {
+		return
+	}
 	buf := make([]byte, maxMsg)
 	n, files, err := linux.RecvWithFds(c, buf)
 	defer closeAll(files)

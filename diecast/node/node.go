@@ -101,6 +101,16 @@ func Start(cfg Config) (n *Node, err error) {
 		CPU: cfg.Limits.CPU, Supervised: cfg.Supervisor != nil,
 	}
 	ic, _ := json.Marshal(icfg)
+	sock, err := listenExec(cfg.Socket)
+	if err != nil {
+		return nil, err
+	}
+	defer sock.Close() // init has its copy
+	defer func() {
+		if err != nil {
+			_ = os.Remove(cfg.Socket)
+		}
+	}()
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("create ready pipe: %w", err)
@@ -108,7 +118,7 @@ func Start(cfg Config) (n *Node, err error) {
 	defer rd.Close()
 	cmd := reexec.Command(cfg.Exe, InitRole, cfg.Name)
 	cmd.Env = append(cmd.Env, InitEnv+"="+string(ic))
-	cmd.ExtraFiles = []*os.File{wr}
+	cmd.ExtraFiles = []*os.File{wr, sock} // readyFd, listenFd
 	if cfg.Supervisor != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.Supervisor) // supervisorFd
 	}

@@ -27,7 +27,7 @@ func startTestNode(t *testing.T, limits Limits) (*Node, string) {
 	exp := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
 	n, err := Start(Config{
 		Experiment: exp, Name: "alpha", Limits: limits, HostsFile: hosts,
-		Socket: filepath.Join(dir, "alpha.sock"), Log: os.Stderr,
+		Socket: filepath.Join(privateDir(t, dir), "alpha.sock"), Log: os.Stderr,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +44,20 @@ func startTestNode(t *testing.T, limits Limits) (*Node, string) {
 		}
 	})
 	return n, dir
+}
+
+// privateDir makes an owner-only directory under dir (t.TempDir follows
+// the umask), as exec sockets need.
+func privateDir(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "sock")
+	if err := os.Mkdir(p, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // run executes argv in the node and returns stdout, stderr and the status.

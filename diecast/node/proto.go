@@ -10,6 +10,9 @@ package node
 //	client -> init: execSignal, any number, forwarded to the process group
 //	init -> client: execReply{Exited: true, ...} when the process ends
 //
+// Only root outside the node may ask (init checks SO_PEERCRED on every
+// connection; a refused peer gets execReply{Denied: true, Error}).
+//
 // If the client goes away first, init kills the process group.
 
 type execRequest struct {
@@ -31,6 +34,7 @@ type execReply struct {
 	Pid    int    `json:"pid,omitempty"`
 	PTY    bool   `json:"pty,omitempty"`
 	Error  string `json:"error,omitempty"`
+	Denied bool   `json:"denied,omitempty"` // Error is init's refusal of this peer
 	Exited bool   `json:"exited,omitempty"`
 	Code   int    `json:"code,omitempty"`
 	Signal int    `json:"signal,omitempty"`
