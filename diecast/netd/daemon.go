@@ -63,6 +63,17 @@ func DaemonMain(name string) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(logf, nil)).With("experiment", name)
+	cg, err := enterDaemonCgroup(name)
+	if err != nil {
+		log.Error("bring-up failed", "err", err)
+		fmt.Fprintf(ready, "%v\n", err)
+		return 1
+	}
+	leave := func() { // before teardown, which empties vmux/<name>/*
+		if err := cg.Leave(); err != nil {
+			log.Warn("leave daemon cgroup", "err", err)
+		}
+	}
 	// The emulator is the experiment's network hardware: host load must not
 	// starve it. Node inits reset their own nice to 0 (node.InitMain).
 	if err := linux.SetGroupNice(daemonNice); err != nil {
@@ -73,6 +84,7 @@ func DaemonMain(name string) int {
 	d, err := bringUp(name, launcher, lead, logf, log)
 	if err != nil {
 		log.Error("bring-up failed", "err", err)
+		leave()
 		if d != nil {
 			d.teardown() // before reporting: up then finds nothing left
 		}
@@ -86,6 +98,7 @@ func DaemonMain(name string) int {
 	go d.writeStats(StatsEvery)
 	s := <-sigs
 	log.Info("tearing down", "signal", s)
+	leave()
 	d.teardown()
 	log.Info("down")
 	return 0

@@ -46,6 +46,16 @@ type Options struct {
 	// at once. Nil: real time, with each link's Real (TDF-scaled)
 	// parameters.
 	Clock *clock.View
+	// MaxInFlight bounds the packet buffer memory all links together hold
+	// (default DefaultMaxInFlight; negative: no bound). A packet read from
+	// a node that would exceed it is dropped (LinkStats.MemoryDrops).
+	MaxInFlight int64
+	// UnlimitedInFlight bounds the bytes a link of unlimited bandwidth
+	// carries at once, queue and propagation together (default
+	// DefaultUnlimitedInFlight, or the link's queue if larger); a packet
+	// that does not fit is dropped (LinkStats.InFlightDrops). Links with a
+	// bandwidth hold at most queue + bandwidth x (latency + jitter).
+	UnlimitedInFlight int64
 }
 
 // pipe is one directed link at run time: its model, its in-flight packets
@@ -56,6 +66,8 @@ type pipe struct {
 	q     ring
 	heapI int // index in the scheduler heap, -1 when q is empty
 	st    LinkStats
+
+	fl flight // what q holds, and the link's bound (inflight.go)
 }
 
 // Emulator forwards packets between node endpoints over a topology, through
@@ -77,6 +89,7 @@ type Emulator struct {
 	pipes      []*pipe
 	heap       []*pipe // min-heap on q.front().at
 	sleepUntil int64
+	memHeld    int64 // buffer memory of every packet in a pipe (inflight.go)
 
 	// Scheduler-only state for delivery (deliver.go).
 	batchers []batcher // by node: the endpoint if it writes in batches
@@ -124,6 +137,12 @@ func New(net *topology.Network, eps map[string]Endpoint, opts Options) (*Emulato
 	if opts.Seed == 0 {
 		opts.Seed = 1
 	}
+	if opts.MaxInFlight == 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.UnlimitedInFlight <= 0 {
+		opts.UnlimitedInFlight = DefaultUnlimitedInFlight
+	}
 	e := &Emulator{net: net, opts: opts, log: opts.Logger, nodes: len(net.Nodes),
 		addr: map[[4]byte]int32{}, done: make(chan struct{}), exited: make(chan struct{}), sleepUntil: maxTime}
 	if e.log == nil {
@@ -170,6 +189,7 @@ func New(net *topology.Network, eps map[string]Endpoint, opts Options) (*Emulato
 			m.lead = e.leadNow()
 		}
 		e.pipes = append(e.pipes, &pipe{id: l.ID, m: m, heapI: -1,
+			fl: flight{limit: flightLimit(&m, opts.UnlimitedInFlight)},
 			st: LinkStats{ID: l.ID, From: l.From, To: l.To}})
 	}
 	e.paths = make([][]*pipe, e.nodes*e.nodes)
@@ -303,7 +323,7 @@ func (e *Emulator) drain() {
 	defer e.mu.Unlock()
 	for _, p := range e.pipes {
 		for p.q.len() > 0 {
-			pk := p.q.pop()
+			pk := e.take(p)
 			putBuf(pk.buf)
 		}
 		p.heapI = -1

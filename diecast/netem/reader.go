@@ -106,6 +106,11 @@ func (e *Emulator) classify(src int, pkt []byte) (packet, bool) {
 func (e *Emulator) enter(p *pipe, pk packet, now int64) bool {
 	p.st.Packets++
 	p.st.Bytes += uint64(pk.n)
+	if v := e.admitFlight(p, &pk); v != pass {
+		p.st.countFlightDrop(v)
+		putBuf(pk.buf)
+		return false
+	}
 	arrive, wait, v := p.m.offer(float64(now), int(pk.n))
 	switch v {
 	case dropQueue:
@@ -123,6 +128,7 @@ func (e *Emulator) enter(p *pipe, pk packet, now int64) bool {
 		p.st.MaxQueueDelay = int64(wait)
 	}
 	pk.at = int64(arrive)
+	e.hold(p, &pk)
 	if p.q.push(pk) {
 		if p.heapI < 0 {
 			e.heapPush(p)

@@ -38,7 +38,7 @@ func (e *Emulator) schedule() {
 			if p.q.front().at > now {
 				break
 			}
-			pk := p.q.pop()
+			pk := e.take(p)
 			if p.q.len() == 0 {
 				e.heapPop()
 			} else {

@@ -35,5 +35,6 @@ func (e *Emulator) SetLink(id int, virt topology.LinkParams) error {
 	m.lead, m.rng = p.m.lead, p.m.rng
 	m.busyUntil, m.lastArrive = p.m.busyUntil, p.m.lastArrive
 	p.m = m
+	p.fl.limit = flightLimit(&p.m, e.opts.UnlimitedInFlight)
 	return nil
 }

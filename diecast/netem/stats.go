@@ -3,7 +3,8 @@ package netem
 import "time"
 
 // LinkStats counts what one directed link did: Packets = Sent + QueueDrops
-// + LossDrops. A lost packet used the link's bandwidth but never arrives.
+// + LossDrops + InFlightDrops + MemoryDrops. A lost packet used the link's
+// bandwidth but never arrives.
 type LinkStats struct {
 	ID            int
 	From, To      string
@@ -15,6 +16,15 @@ type LinkStats struct {
 	QueueDelay    int64  // total ns packets that were sent waited in the queue
 	MaxQueueDelay int64  // longest such wait, ns
 	Backlog       int64  // bytes queued or in transmission when sampled
+
+	// InFlightDrops: dropped because the link held its most bytes at once
+	// (Options.UnlimitedInFlight; inflight.go); MemoryDrops: because the
+	// emulator held its Options.MaxInFlight of packet memory. InFlight is
+	// the bytes between the link's ends (queue and propagation) when
+	// sampled.
+	InFlightDrops uint64
+	MemoryDrops   uint64
+	InFlight      int64
 }
 
 // MeanQueueDelay is the average queueing delay of sent packets.
@@ -42,6 +52,11 @@ type Stats struct {
 	MeanLate time.Duration
 	MaxLate  time.Duration
 	SumLate  time.Duration
+	// Memory is the packet buffer memory held in all links when sampled,
+	// of at most MaxInFlight; MemoryDrops the packets refused for it.
+	Memory      int64
+	MaxInFlight int64
+	MemoryDrops uint64
 }
 
 // Stats returns a consistent snapshot of the per-link counters.
@@ -63,6 +78,9 @@ func (e *Emulator) Stats() Stats {
 	for i, p := range e.pipes {
 		s.Links[i] = p.st
 		s.Links[i].Backlog = int64(p.m.backlog(now))
+		s.Links[i].InFlight = p.fl.bytes
+		s.MemoryDrops += p.st.MemoryDrops
 	}
+	s.Memory, s.MaxInFlight = e.memHeld, e.opts.MaxInFlight
 	return s
 }

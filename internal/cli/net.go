@@ -167,11 +167,16 @@ func printStatus(w io.Writer, s *netd.Status) {
 	}
 	if s.Links != nil {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  LINK\tPACKETS\tBYTES\tSENT\tQUEUE DROPS\tLOSS DROPS\tMEAN QUEUE DELAY")
+		fmt.Fprintln(tw, "  LINK\tPACKETS\tBYTES\tSENT\tQUEUE DROPS\tLOSS DROPS\tFULL DROPS\tMEAN QUEUE DELAY")
 		for _, l := range s.Links.Links {
-			fmt.Fprintf(tw, "  %s->%s\t%d\t%d\t%d\t%d\t%d\t%v\n", l.From, l.To, l.Packets, l.Bytes, l.Sent, l.QueueDrops, l.LossDrops, l.MeanQueueDelay())
+			fmt.Fprintf(tw, "  %s->%s\t%d\t%d\t%d\t%d\t%d\t%d\t%v\n", l.From, l.To, l.Packets, l.Bytes, l.Sent, l.QueueDrops, l.LossDrops,
+				l.InFlightDrops+l.MemoryDrops, l.MeanQueueDelay())
 		}
 		tw.Flush()
+		// FULL DROPS: the link held its most bytes in flight, or the
+		// emulator its most packet memory (netem.Options.MaxInFlight).
+		fmt.Fprintf(w, "  emulator packet memory: %d of %d MiB (%d packets dropped for it)\n",
+			s.Links.Memory>>20, s.Links.MaxInFlight>>20, s.Links.MemoryDrops)
 	}
 }
 
