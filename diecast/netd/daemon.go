@@ -262,6 +262,7 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 	cfg := node.Config{
 		Experiment: d.name, Name: nd.Name, Limits: lim, HostsFile: hostsPath(d.name),
 		Socket: sockPath(d.name, nd.Name), Log: logf, Launcher: d.st.Launcher,
+		Root: nd.Root, Writable: nd.Writable, Privileged: nd.Privileged,
 	}
 	if d.dil != nil {
 		domain, err := dilate.NewDomain(shareOf(lim.CPU))

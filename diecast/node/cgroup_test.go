@@ -103,8 +103,15 @@ func TestMemoryLimitEnforced(t *testing.T) {
 // 4 MiB/s throttle take at least the time the throttle implies.
 func TestDiskWriteThrottled(t *testing.T) {
 	const rate = 4 << 20
-	n, dir := startTestNode(t, Limits{WriteBps: rate})
-	f := filepath.Join(dir, "blob")
+	// The node's scratch /tmp is memory: the throttle applies to a disk,
+	// a host directory the node may write.
+	n, dir := startTestNodeWith(t, Limits{WriteBps: rate}, func(c *Config, dir string) {
+		c.Writable = []string{filepath.Join(dir, "disk")}
+		if err := os.Mkdir(c.Writable[0], 0o700); err != nil {
+			t.Fatal(err)
+		}
+	})
+	f := filepath.Join(dir, "disk", "blob")
 	t0 := time.Now()
 	_, errs, st := run(t, n, "dd", "if=/dev/zero", "of="+f, "bs=64k", "count=32", "oflag=direct")
 	took := time.Since(t0)

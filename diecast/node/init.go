@@ -26,8 +26,15 @@ type initConfig struct {
 	HostsFile  string  `json:"hosts_file,omitempty"`
 	Socket     string  `json:"socket"`
 	Launcher   string  `json:"launcher,omitempty"`
-	Supervised bool    `json:"supervised,omitempty"` // fd 4 is the supervisor connection
+	Supervised bool    `json:"supervised,omitempty"` // supervisorFd is the supervisor connection
 	CPU        float64 `json:"cpu,omitempty"`
+	// The sandbox (sandbox_linux.go): Memory bounds its scratch tmpfs,
+	// Cgroups are the node's cgroup directories, shown in its /sys.
+	Memory     int64    `json:"memory,omitempty"`
+	Root       string   `json:"root,omitempty"`
+	Writable   []string `json:"writable,omitempty"`
+	Privileged bool     `json:"privileged,omitempty"`
+	Cgroups    []string `json:"cgroups,omitempty"`
 }
 
 // oomInit and oomChild are the extreme oom_score_adj values: never
@@ -39,10 +46,10 @@ const (
 
 // readyFd is the pipe on which init reports "ok" or why it failed;
 // supervisorFd, when Config.Supervisor is set, its supervisor connection
-// (after the exec socket, listenFd).
+// (after the exec socket, listenFd, and the start pipe, goFd).
 const (
 	readyFd      = 3
-	supervisorFd = listenFd + 1
+	supervisorFd = goFd + 1
 )
 
 // stopGrace is how long init waits for its processes after forwarding a
@@ -75,6 +82,7 @@ type initProc struct {
 	log      *slog.Logger
 	ln       *net.UnixListener
 	launcher Launcher
+	sandbox  *sandbox
 	oom      oomAdj
 
 	// mu guards children; held across launch and registration so the
@@ -116,17 +124,15 @@ func setupInit() (*initProc, error) {
 	if err := linux.MakeMountsPrivate(); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
 	}
-	if err := linux.MountProc(); err != nil {
-		return nil, fmt.Errorf("mount /proc: %w", err)
-	}
 	if err := linux.Sethostname(cfg.Hostname); err != nil {
 		return nil, fmt.Errorf("set hostname: %w", err)
 	}
-	if cfg.HostsFile != "" {
-		// Read-only: every node of an experiment shares this one file.
-		if err := linux.BindMountReadOnly(cfg.HostsFile, "/etc/hosts"); err != nil {
-			return nil, fmt.Errorf("bind hosts file: %w", err)
-		}
+	sb, err := newSandbox(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := setupFS(cfg); err != nil {
+		return nil, fmt.Errorf("set up node file systems: %w", err)
 	}
 	set := InitSettings{Node: cfg.Node, CPU: cfg.CPU}
 	if cfg.Supervised {
@@ -149,7 +155,11 @@ func setupInit() (*initProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &initProc{cfg: cfg, ln: ln, launcher: l, oom: adj, children: map[int]chan linux.WaitStatus{}}, nil
+	if err := awaitStart(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &initProc{cfg: cfg, ln: ln, launcher: l, sandbox: sb, oom: adj, children: map[int]chan linux.WaitStatus{}}, nil
 }
 
 // oomAdj are the OOM-killer biases of init and of what it launches.

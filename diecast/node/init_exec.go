@@ -57,7 +57,7 @@ func (in *initProc) handle(c *net.UnixConn) {
 	if oerr := setOOMScoreAdj(in.oom.child); oerr != nil {
 		in.log.Warn("reset oom_score_adj for launch", "err", oerr)
 	}
-	pid, err := in.launcher.Launch(&Process{Argv: req.Argv, Env: req.Env, Dir: req.Dir, Files: stdio, TTY: req.TTY})
+	pid, err := in.sandbox.launch(in.launcher, &Process{Argv: req.Argv, Env: req.Env, Dir: req.Dir, Files: stdio, TTY: req.TTY})
 	if oerr := setOOMScoreAdj(in.oom.init); oerr != nil {
 		in.log.Warn("restore init oom_score_adj", "err", oerr)
 	}

@@ -30,6 +30,16 @@ type Config struct {
 	// supervisor (one end of a SOCK_SEQPACKET pair) that init uses to have
 	// every process it launches adopted (SupervisedLauncher).
 	Supervisor *os.File
+	// Root is a directory to use as the node's root file system
+	// (read-only); "" the host's (read-only too). See docs/security.md.
+	Root string
+	// Writable are host directories bound read-write at the same path in
+	// the node (everything else is read-only; /tmp, /var/tmp, /run and
+	// /dev/shm are private memory).
+	Writable []string
+	// Privileged turns the sandbox off (every capability, the host's file
+	// systems writable); only the namespaces stay.
+	Privileged bool
 
 	// Exe is the binary re-executed as the node's init (reexec role
 	// InitRole); default this one. It must call reexec.Init first.
@@ -98,7 +108,8 @@ func Start(cfg Config) (n *Node, err error) {
 	icfg := initConfig{
 		Experiment: cfg.Experiment, Node: cfg.Name, Hostname: cfg.Hostname,
 		HostsFile: cfg.HostsFile, Socket: cfg.Socket, Launcher: cfg.Launcher,
-		CPU: cfg.Limits.CPU, Supervised: cfg.Supervisor != nil,
+		CPU: cfg.Limits.CPU, Supervised: cfg.Supervisor != nil, Memory: cfg.Limits.Memory,
+		Root: cfg.Root, Writable: cfg.Writable, Privileged: cfg.Privileged, Cgroups: cg.Paths(),
 	}
 	ic, _ := json.Marshal(icfg)
 	sock, err := listenExec(cfg.Socket)
@@ -116,9 +127,15 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("create ready pipe: %w", err)
 	}
 	defer rd.Close()
+	goRd, goWr, err := os.Pipe()
+	if err != nil {
+		wr.Close()
+		return nil, fmt.Errorf("create start pipe: %w", err)
+	}
+	defer goWr.Close()
 	cmd := reexec.Command(cfg.Exe, InitRole, cfg.Name)
 	cmd.Env = append(cmd.Env, InitEnv+"="+string(ic))
-	cmd.ExtraFiles = []*os.File{wr, sock} // readyFd, listenFd
+	cmd.ExtraFiles = []*os.File{wr, sock, goRd} // readyFd, listenFd, goFd
 	if cfg.Supervisor != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.Supervisor) // supervisorFd
 	}
@@ -126,6 +143,7 @@ func Start(cfg Config) (n *Node, err error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: linux.NodeNSFlags, Setsid: true}
 	err = cmd.Start()
 	wr.Close()
+	goRd.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start node %s init: %w", cfg.Name, err)
 	}
@@ -141,6 +159,10 @@ func Start(cfg Config) (n *Node, err error) {
 	if err := cg.Add(cmd.Process.Pid); err != nil {
 		return nil, err
 	}
+	// Init serves nothing before it is in the cgroup: what it launches
+	// inherits the cgroup, and its cgroup namespace is rooted there.
+	// (If init has already failed, the write fails and its report says why.)
+	_, _ = goWr.Write([]byte{1})
 	if err := waitReady(rd, 10*time.Second); err != nil {
 		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
 	}

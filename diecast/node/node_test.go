@@ -18,6 +18,13 @@ import (
 // registers its teardown plus a leak check.
 func startTestNode(t *testing.T, limits Limits) (*Node, string) {
 	t.Helper()
+	return startTestNodeWith(t, limits, nil)
+}
+
+// startTestNodeWith is startTestNode with the configuration adjusted by
+// adjust (given the test's directory) before Start.
+func startTestNodeWith(t *testing.T, limits Limits, adjust func(c *Config, dir string)) (*Node, string) {
+	t.Helper()
 	testutil.MustRoot(t)
 	dir := t.TempDir()
 	hosts := filepath.Join(dir, "hosts")
@@ -25,10 +32,14 @@ func startTestNode(t *testing.T, limits Limits) (*Node, string) {
 		t.Fatal(err)
 	}
 	exp := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
-	n, err := Start(Config{
+	cfg := Config{
 		Experiment: exp, Name: "alpha", Limits: limits, HostsFile: hosts,
 		Socket: filepath.Join(privateDir(t, dir), "alpha.sock"), Log: os.Stderr,
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg, dir)
+	}
+	n, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,3 +120,20 @@ func (in *initProc) admit(c *net.UnixConn) bool {
 	sendReply(c, execReply{Error: err.Error(), Denied: true})
 	return false
 }
+
+// goFd is where init waits for Start's byte saying it is in its cgroup.
+const goFd = 5
+
+// awaitStart blocks until Start has moved init into the node's cgroup.
+func awaitStart() error {
+	f := os.NewFile(goFd, "start")
+	if f == nil {
+		return fmt.Errorf("%w: no start pipe on fd %d", ErrNotInit, goFd)
+	}
+	defer f.Close()
+	var b [1]byte
+	if n, err := f.Read(b[:]); n != 1 {
+		return fmt.Errorf("%w: wait for the cgroup: %v", ErrInitFailed, err)
+	}
+	return nil
+}

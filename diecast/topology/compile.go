@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -159,7 +160,8 @@ func (c *compiler) nodes(s *Spec) {
 			c.fail(path, "more than %d nodes", MaxNodes)
 			return
 		}
-		nd := &Node{Name: name, Index: len(n.Nodes), Group: group, CPU: ns.CPU, Memory: ns.Memory, Disk: ns.Disk}
+		nd := &Node{Name: name, Index: len(n.Nodes), Group: group, CPU: ns.CPU, Memory: ns.Memory, Disk: ns.Disk,
+			Root: ns.Root, Writable: ns.Writable, Privileged: ns.Privileged}
 		n.byName[name] = nd.Index
 		n.Nodes = append(n.Nodes, nd)
 		if group != "" {
@@ -193,6 +195,17 @@ func (c *compiler) nodes(s *Spec) {
 			} else if r.v > 0 && float64(r.v)/n.TDF.Float64() < 1 {
 				c.fail(path+".disk."+r.name, "%v at tdf %v is below 1 byte/s of real rate (it would mean no limit)", r.v, n.TDF)
 			}
+		}
+		if ns.Root != "" && (!filepath.IsAbs(ns.Root) || filepath.Clean(ns.Root) != ns.Root || ns.Root == "/") {
+			c.fail(path+".root", "%q: give a clean absolute path of a directory other than / (leave it out for the host's)", ns.Root)
+		}
+		for i, w := range ns.Writable {
+			if !filepath.IsAbs(w) || filepath.Clean(w) != w || w == "/" {
+				c.fail(fmt.Sprintf("%s.writable[%d]", path, i), "%q: give a clean absolute path of a directory other than /", w)
+			}
+		}
+		if ns.Root != "" && ns.Privileged {
+			c.fail(path+".root", "a privileged node runs on the host's file system: remove root or privileged")
 		}
 		if ns.Disk.ReadIOPS < 0 || ns.Disk.WriteIOPS < 0 {
 			c.fail(path+".disk", "iops must be >= 0 (0 = no limit)")

@@ -202,6 +202,11 @@ func TestInvalidSpecs(t *testing.T) {
 		{"empty", "", "empty spec"},
 		{"two docs", "name: e\nnodes: {a: {}}\n---\nname: f\n", "more than one YAML document"},
 		{"list not map", "name: e\nnodes: [a, b]\n", "cannot unmarshal"},
+		{"relative root", "name: e\nnodes: {a: {root: srv/a}}\n", "nodes.a.root"},
+		{"root /", "name: e\nnodes: {a: {root: /}}\n", "nodes.a.root"},
+		{"unclean root", "name: e\nnodes: {a: {root: /srv/../etc}}\n", "nodes.a.root"},
+		{"privileged root", "name: e\nnodes: {a: {root: /srv/a, privileged: true}}\n", "a privileged node runs on the host's"},
+		{"relative writable", "name: e\nnodes: {a: {writable: [data]}}\n", "nodes.a.writable[0]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := Parse([]byte(c.spec))
@@ -279,5 +284,28 @@ func TestTDFExact(t *testing.T) {
 		if n.TDF != want {
 			t.Errorf("tdf %s: compiled %v, want %v", in, n.TDF, want)
 		}
+	}
+}
+
+func TestSandboxFields(t *testing.T) {
+	s, err := Parse([]byte("name: e\nnodes:\n  a: {root: /srv/a, writable: [/var/lib/a]}\n  b: {privileged: true}\n  w: {count: 2, writable: [/data]}\nswitches: [s]\nlinks: [{ends: [a, s]}, {ends: [b, s]}, {ends: [w, s]}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := n.Node("a")
+	b, _ := n.Node("b")
+	w2, _ := n.Node("w2")
+	if a.Root != "/srv/a" || len(a.Writable) != 1 || a.Writable[0] != "/var/lib/a" || a.Privileged {
+		t.Errorf("a: %+v", a)
+	}
+	if !b.Privileged || b.Root != "" {
+		t.Errorf("b: %+v", b)
+	}
+	if len(w2.Writable) != 1 || w2.Writable[0] != "/data" {
+		t.Errorf("group member w2: %+v", w2)
 	}
 }

@@ -42,6 +42,10 @@ type Node struct {
 	CPU    float64
 	Memory ByteSize
 	Disk   DiskSpec
+	// Root, Writable and Privileged are the node's sandbox (NodeSpec).
+	Root       string
+	Writable   []string
+	Privileged bool
 }
 
 // Link is one direction of a spec link.

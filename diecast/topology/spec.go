@@ -49,6 +49,18 @@ type NodeSpec struct {
 	// Count makes this entry a group: name "web" with count 3 gives nodes
 	// web1, web2, web3, and a link end "web" links each of them.
 	Count int `yaml:"count"`
+	// Root is a directory to use as the node's root file system (read-only
+	// in the node, like the host's by default); empty: the host's.
+	Root string `yaml:"root"`
+	// Writable lists host directories the node may write (bound at the
+	// same path, read-write): every other path of its file system is
+	// read-only. For data a node must leave on the host, or a disk that
+	// its disk throttle applies to (its scratch /tmp is memory).
+	Writable []string `yaml:"writable"`
+	// Privileged turns the node's sandbox off: its processes are the
+	// host's root with every capability, in their own network, pid, mount,
+	// uts and ipc namespaces only (docs/security.md). Default false.
+	Privileged bool `yaml:"privileged"`
 }
 
 // DiskSpec throttles a node's block I/O; zero fields mean no limit.
@@ -180,7 +192,7 @@ var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type
 // validKeys lists the keys of each spec type, for unknown-key messages.
 var validKeys = map[string]string{
 	"Spec":      "name, tdf, subnet, nodes, switches, links, workload",
-	"NodeSpec":  "cpu, memory, disk, address, count",
+	"NodeSpec":  "cpu, memory, disk, address, count, root, writable, privileged",
 	"DiskSpec":  "read, write, read_iops, write_iops",
 	"LinkSpec":  "ends, bandwidth, latency, jitter, loss, queue, reorder, forward, reverse",
 	"DirParams": "bandwidth, latency, jitter, loss, queue",

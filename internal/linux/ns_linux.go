@@ -13,6 +13,13 @@ import (
 // and ipc.
 const NodeNSFlags = unix.CLONE_NEWNET | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
 
+// UnshareCgroupNS gives the calling thread (and what it forks afterwards)
+// a new cgroup namespace rooted at its current cgroups. Namespaces are per
+// thread: the caller locks its OS thread and never returns it.
+func UnshareCgroupNS() error {
+	return syscallErr("unshare(CLONE_NEWCGROUP)", unix.Unshare(unix.CLONE_NEWCGROUP))
+}
+
 // SIGKILL, for callers that kill without importing unix.
 const SIGKILL = unix.SIGKILL
 
