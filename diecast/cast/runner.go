@@ -236,9 +236,18 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 		return nil, err
 	}
 	name := r.e.Net.Name
+	// The scratch directory is made before bring-up and given to every
+	// node to write (a node's file system is otherwise read-only, its /tmp
+	// its own: docs/security.md); removed after the teardown below.
+	scratch, err := os.MkdirTemp(r.o.ScratchDir, "vmux-cast-")
+	if err != nil {
+		return nil, fmt.Errorf("create scratch dir: %w", err)
+	}
+	defer os.RemoveAll(scratch)
 	r.progress(Progress{Phase: "up", Event: "bringing up " + name})
 	t0 := time.Now()
-	st, err := upCancellable(ctx, specPath, netd.UpOptions{Exe: r.o.Exe, Dilate: r.m.Dilated(), Timeout: upTimeout(len(r.e.Net.Nodes))})
+	st, err := upCancellable(ctx, specPath, netd.UpOptions{Exe: r.o.Exe, Dilate: r.m.Dilated(), Timeout: upTimeout(len(r.e.Net.Nodes)),
+		Writable: []string{scratch}})
 	res.UpSeconds = time.Since(t0).Seconds()
 	if err != nil {
 		res.Error = err.Error()
@@ -248,17 +257,13 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 		}
 		return res, nil
 	}
-	var scratch string
 	defer func() {
 		r.progress(Progress{Phase: "down", Event: "tearing down " + name})
 		if err := netd.Down(name, downGrace); err != nil {
 			r.o.Logger.Error("tear down", "experiment", name, "err", err)
 		}
-		if scratch != "" {
-			os.RemoveAll(scratch)
-		}
 	}()
-	if scratch, err = makeScratch(r.o.ScratchDir, st); err != nil {
+	if err = makeScratch(scratch, st); err != nil {
 		res.Error = err.Error()
 		r.finish(res)
 		return res, nil

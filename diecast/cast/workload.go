@@ -39,25 +39,20 @@ func newWorkload(r *run, st *netd.State, scratch string) *workload {
 	return &workload{r: r, st: st, scratch: scratch}
 }
 
-// makeScratch creates a run's scratch directory: nodes/<node> for each
-// node (its commands' working directory) and shared/. The caller removes
-// it after the experiment is down (nothing then writes into it).
-func makeScratch(base string, st *netd.State) (string, error) {
-	dir, err := os.MkdirTemp(base, "vmux-cast-")
-	if err != nil {
-		return "", fmt.Errorf("create scratch dir: %w", err)
-	}
+// makeScratch fills a run's scratch directory dir: nodes/<node> for each
+// node (its commands' working directory) and shared/. The caller made dir
+// (writable in every node) and removes it after the experiment is down
+// (nothing then writes into it).
+func makeScratch(dir string, st *netd.State) error {
 	for _, n := range st.Nodes {
 		if err := os.MkdirAll(filepath.Join(dir, "nodes", n.Name), 0o700); err != nil {
-			os.RemoveAll(dir)
-			return "", fmt.Errorf("create scratch dir: %w", err)
+			return fmt.Errorf("create scratch dir: %w", err)
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "shared"), 0o700); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("create scratch dir: %w", err)
+		return fmt.Errorf("create scratch dir: %w", err)
 	}
-	return dir, nil
+	return nil
 }
 
 // virt converts a real instant to virtual seconds since the start.

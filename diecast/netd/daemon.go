@@ -56,6 +56,7 @@ func DaemonMain(name string) int {
 	os.Unsetenv(dilateEnv)
 	lead, _ := time.ParseDuration(os.Getenv(leadEnv))
 	os.Unsetenv(leadEnv)
+	writable := takeWritable()
 	ready := os.NewFile(readyFd, "ready")
 	logf, err := openLog(name)
 	if err != nil {
@@ -81,7 +82,7 @@ func DaemonMain(name string) int {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	d, err := bringUp(name, launcher, lead, logf, log)
+	d, err := bringUp(name, launcher, lead, writable, logf, log)
 	if err != nil {
 		log.Error("bring-up failed", "err", err)
 		leave()
@@ -118,6 +119,8 @@ type daemon struct {
 	wg      sync.WaitGroup
 	// closing counts TUN fds still being closed (see asyncClose).
 	closing sync.WaitGroup
+	// writable are UpOptions.Writable: host directories every node may write.
+	writable []string
 }
 
 // asyncClose closes its TUN in the background. Closing a TUN fd
@@ -145,7 +148,7 @@ func (a *asyncClose) Close() error {
 // few cgroup and netlink writes; more than a few in parallel only contend.
 const startWorkers = 8
 
-func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog.Logger) (*daemon, error) {
+func bringUp(name, launcher string, lead time.Duration, writable []string, logf *os.File, log *slog.Logger) (*daemon, error) {
 	nw, err := topology.Load(specPath(name))
 	if err != nil {
 		return nil, err
@@ -154,8 +157,8 @@ func bringUp(name, launcher string, lead time.Duration, logf *os.File, log *slog
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{name: name, log: log, net: nw, done: make(chan struct{})}
-	d.st = &State{Name: name, TDF: nw.TDF.Float64(), Factor: nw.TDF.String(), Launcher: launcher, Lead: lead, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
+	d := &daemon{name: name, log: log, net: nw, writable: writable, done: make(chan struct{})}
+	d.st = &State{Name: name, TDF: nw.TDF.Float64(), Factor: nw.TDF.String(), Launcher: launcher, Lead: lead, Writable: writable, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
 		Daemon: Proc{Pid: os.Getpid(), StartTime: self}, Switches: nw.Switches, LogFile: logPath(name), Interface: TUNName}
 	if err := d.st.save(); err != nil {
 		return nil, err
@@ -262,7 +265,7 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 	cfg := node.Config{
 		Experiment: d.name, Name: nd.Name, Limits: lim, HostsFile: hostsPath(d.name),
 		Socket: sockPath(d.name, nd.Name), Log: logf, Launcher: d.st.Launcher,
-		Root: nd.Root, Writable: nd.Writable, Privileged: nd.Privileged,
+		Root: nd.Root, Writable: append(append([]string(nil), nd.Writable...), d.writable...), Privileged: nd.Privileged,
 	}
 	if d.dil != nil {
 		domain, err := dilate.NewDomain(shareOf(lim.CPU))

@@ -18,6 +18,8 @@ var (
 	// ErrNotUp: the daemon reported ready but the experiment is not (the
 	// daemon or a node's init died, a node's socket does not answer).
 	ErrNotUp = errors.New("experiment is not up")
+	// ErrBadOption: an UpOptions field is unusable.
+	ErrBadOption = errors.New("invalid bring-up option")
 	// ErrDaemon: the experiment daemon failed to bring the experiment up.
 	ErrDaemon = errors.New("experiment daemon failed")
 )

@@ -51,6 +51,9 @@ type State struct {
 	Launcher string `json:"launcher,omitempty"`
 	// Lead is the emulator's delivery lead (see UpOptions.Lead).
 	Lead time.Duration `json:"lead_ns,omitempty"`
+	// Writable are the host directories every node may write
+	// (UpOptions.Writable).
+	Writable []string `json:"writable,omitempty"`
 }
 
 // Proc identifies a process across pid reuse.

@@ -33,6 +33,10 @@ type UpOptions struct {
 	// cancelling the fixed cost of the TUN crossings (netem.Options.Lead);
 	// 0 leaves the model exact and the RTT about 250 us above it here.
 	Lead time.Duration
+	// Writable are host directories every node may write, bound at the
+	// same paths (a node's file system is otherwise read-only; its /tmp is
+	// its own memory): a workload's scratch space, results, a disk.
+	Writable []string
 }
 
 // Up is UpContext without cancellation.
@@ -198,6 +202,11 @@ func startDaemon(ctx context.Context, name string, o UpOptions) error {
 	if o.Lead > 0 {
 		cmd.Env = append(cmd.Env, leadEnv+"="+o.Lead.String())
 	}
+	wenv, err := writableEnviron(o.Writable)
+	if err != nil {
+		return err
+	}
+	cmd.Env = append(cmd.Env, wenv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	wr.Close()

@@ -125,14 +125,14 @@ func (s *sandbox) confineThread() error {
 // has nothing left to check.
 func (s *sandbox) verify(pid int) error {
 	st, err := readProcStatus(pid)
-	if errors.Is(err, fs.ErrNotExist) {
+	if gone(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/cgroup", pid))
-	if errors.Is(err, fs.ErrNotExist) {
+	if gone(err) {
 		return nil
 	}
 	switch {
@@ -147,6 +147,10 @@ func (s *sandbox) verify(pid int) error {
 	}
 	return nil
 }
+
+// gone reports whether err says the process has exited and been reaped
+// (its /proc directory vanishes, mid-read too: ESRCH).
+func gone(err error) bool { return errors.Is(err, fs.ErrNotExist) || linux.IsNoProcess(err) }
 
 // procStatus is what verify reads from /proc/PID/status.
 type procStatus struct {
