@@ -159,7 +159,8 @@ func bringUp(name, launcher string, lead time.Duration, writable []string, logf 
 	}
 	d := &daemon{name: name, log: log, net: nw, writable: writable, done: make(chan struct{})}
 	d.st = &State{Name: name, TDF: nw.TDF.Float64(), Factor: nw.TDF.String(), Launcher: launcher, Lead: lead, Writable: writable, Subnet: nw.Subnet.String(), Created: time.Now().UTC(),
-		Daemon: Proc{Pid: os.Getpid(), StartTime: self}, Switches: nw.Switches, LogFile: logPath(name), Interface: TUNName}
+		Daemon: Proc{Pid: os.Getpid(), StartTime: self}, Switches: nw.Switches, LogFile: logPath(name), Interface: TUNName,
+		PidNS: ownPidNS()}
 	if err := d.st.save(); err != nil {
 		return nil, err
 	}

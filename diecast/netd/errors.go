@@ -18,6 +18,10 @@ var (
 	// ErrNotUp: the daemon reported ready but the experiment is not (the
 	// daemon or a node's init died, a node's socket does not answer).
 	ErrNotUp = errors.New("experiment is not up")
+	// ErrForeignPidNS: the experiment's state was written in another pid
+	// namespace (vmux net run inside a privileged node): its pids do not
+	// name its processes here.
+	ErrForeignPidNS = errors.New("experiment runs in another pid namespace: use vmux net from the host, not from inside a node")
 	// ErrBadOption: an UpOptions field is unusable.
 	ErrBadOption = errors.New("invalid bring-up option")
 	// ErrDaemon: the experiment daemon failed to bring the experiment up.

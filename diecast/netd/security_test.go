@@ -1,6 +1,7 @@
 package netd
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/diecast/node"
+	"github.com/vmux/vmux/internal/testutil"
 	"github.com/vmux/vmux/rt/reexec"
 )
 
@@ -146,4 +148,159 @@ func execEnv(t *testing.T, st *State, n string, env []string, argv ...string) (s
 	o, _ := os.ReadFile(out.Name())
 	e, _ := os.ReadFile(errf.Name())
 	return string(o), string(e), es
+}
+
+// Normal workloads run in sandboxed nodes: iperf3 server and client, ping,
+// redis-server and redis-cli, nginx and curl, across the emulated link.
+func TestWorkloadsInSandbox(t *testing.T) {
+	for _, c := range []string{"iperf3", "ping", "redis-server", "redis-cli", "nginx", "curl"} {
+		testutil.MustHaveCommand(t, c)
+	}
+	st := up(t, `name: %s
+nodes: {srv: {memory: 512Mi}, cli: {memory: 512Mi}}
+links: [{ends: [srv, cli], bandwidth: 200Mbit, latency: 1ms}]
+`)
+	must := func(n string, argv ...string) string {
+		t.Helper()
+		out, errs, es := execIn(t, st, n, argv...)
+		if es.Code != 0 {
+			t.Fatalf("%q in %s: %+v\n%s%s", argv, n, es, out, errs)
+		}
+		return out
+	}
+	// eventually retries argv in n until it succeeds (a server starting).
+	eventually := func(n string, argv ...string) string {
+		t.Helper()
+		var out, errs string
+		var es node.ExitStatus
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if out, errs, es = execIn(t, st, n, argv...); es.Code == 0 {
+				return out
+			}
+		}
+		t.Fatalf("%q in %s never succeeded: %+v\n%s%s", argv, n, es, out, errs)
+		return ""
+	}
+	t.Run("ping", func(t *testing.T) { must("cli", "ping", "-c", "2", "-i", "0.2", "-W", "2", "srv") })
+	t.Run("iperf3", func(t *testing.T) {
+		must("srv", "iperf3", "-s", "-D", "-1")
+		out := eventually("cli", "iperf3", "-c", "srv", "-t", "1", "-J")
+		var r struct {
+			End struct {
+				SumReceived struct {
+					Bps float64 `json:"bits_per_second"`
+				} `json:"sum_received"`
+			} `json:"end"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r.End.SumReceived.Bps < 50e6 {
+			t.Errorf("iperf3 through the sandboxes: %.0f bit/s (%v)", r.End.SumReceived.Bps, err)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		must("srv", "redis-server", "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "yes")
+		if out := eventually("cli", "redis-cli", "-h", "srv", "ping"); strings.TrimSpace(out) != "PONG" {
+			t.Errorf("redis-cli ping: %q", out)
+		}
+		must("cli", "redis-cli", "-h", "srv", "set", "k", "v")
+		if out := must("cli", "redis-cli", "-h", "srv", "get", "k"); strings.TrimSpace(out) != "v" {
+			t.Errorf("redis get: %q", out)
+		}
+	})
+	t.Run("nginx", func(t *testing.T) {
+		// Its configuration and temporary files in the node's scratch /tmp
+		// (the host's /etc/nginx is read-only and its logs not ours).
+		must("srv", "sh", "-c", `mkdir -p /tmp/nginx && cat > /tmp/nginx/nginx.conf <<'CONF'
+pid /tmp/nginx/nginx.pid; error_log stderr;
+events { worker_connections 64; }
+http { access_log off; server { listen 80; location / { return 200 "hello from nginx\n"; } } }
+CONF
+exec nginx -e stderr -p /tmp/nginx -c /tmp/nginx/nginx.conf`)
+		if out := eventually("cli", "curl", "-sf", "http://srv/"); out != "hello from nginx\n" {
+			t.Errorf("curl: %q", out)
+		}
+	})
+}
+
+// From inside a node, /run/vmux and every other experiment are invisible:
+// before, a node reached another experiment's exec socket through
+// /run/vmux, and `vmux net down OTHER` run inside a node deleted that
+// experiment's sockets (while `net status` there called live daemons dead,
+// checking their pids in the node's pid namespace).
+func TestNodeIsolation(t *testing.T) {
+	other := upOther(t, pair)
+	vmux := vmuxBinary(t)
+	st := upWith(t, pair, UpOptions{Exe: vmux}) // the node's init is vmux: reexec.Self runs the CLI
+	b, _ := other.Node("b")
+	if _, _, es := execIn(t, st, "a", "ls", "/run/vmux"); es.Code == 0 {
+		t.Error("/run/vmux is visible in a node")
+	}
+	if _, _, es := execIn(t, st, "a", "test", "-S", b.Socket); es.Code == 0 {
+		t.Errorf("another experiment's exec socket %s is visible in a node", b.Socket)
+	}
+	out, errs, _ := execIn(t, st, "a", reexec.Self, "net", "status")
+	if strings.Contains(out+errs, other.Name) || strings.Contains(out+errs, st.Name) {
+		t.Errorf("vmux net status in a node sees experiments:\n%s%s", out, errs)
+	}
+	out, errs, es := execIn(t, st, "a", reexec.Self, "net", "down", other.Name)
+	t.Logf("vmux net down %s in a node: %+v %s%s", other.Name, es, out, errs)
+	for _, n := range other.Nodes {
+		if fi, err := os.Lstat(n.Socket); err != nil || fi.Mode()&os.ModeSocket == 0 {
+			t.Errorf("after net down in a node: %s's socket %s: %v", n.Name, n.Socket, err)
+		}
+	}
+	if out, _, es := execIn(t, other, "b", "hostname"); es.Code != 0 || strings.TrimSpace(out) != "b" {
+		t.Errorf("the other experiment after net down in a node: %q %+v", out, es)
+	}
+	if s, err := GetStatus(other.Name); err != nil || !s.DaemonAlive {
+		t.Errorf("the other experiment's status: %+v %v", s, err)
+	}
+}
+
+// upOther is up for a second experiment of the same test (up names one
+// after the test): its name ends in "-o".
+func upOther(t *testing.T, specTmpl string) *State {
+	t.Helper()
+	testutil.MustRoot(t)
+	name := fmt.Sprintf("t%d-o%d", os.Getpid()%100000, time.Now().UnixNano()%1e6)
+	p := filepath.Join(t.TempDir(), "other.yaml")
+	if err := os.WriteFile(p, []byte(fmt.Sprintf(specTmpl, name)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Up(p, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Down(name, 3*time.Second); err != nil {
+			t.Errorf("down: %v", err)
+		}
+		checkGone(t, st)
+	})
+	return st
+}
+
+// A privileged node (the escape hatch) sees /run/vmux; there vmux net
+// refuses to read pids of another pid namespace instead of calling a live
+// daemon dead or killing strangers.
+func TestPrivilegedNodeNetCommands(t *testing.T) {
+	vmux := vmuxBinary(t)
+	st := upWith(t, `name: %s
+nodes: {a: {privileged: true}, b: {}}
+links: [{ends: [a, b]}]
+`, UpOptions{Exe: vmux})
+	if _, _, es := execIn(t, st, "a", "ls", "/run/vmux/"+st.Name); es.Code != 0 {
+		t.Fatalf("the privileged node does not see /run/vmux: %+v", es)
+	}
+	for _, argv := range [][]string{{"net", "status", st.Name}, {"net", "down", st.Name}} {
+		out, errs, es := execIn(t, st, "a", append([]string{reexec.Self}, argv...)...)
+		if es.Code == 0 || !strings.Contains(errs, "another pid namespace") {
+			t.Errorf("vmux %q in a privileged node: %+v\n%s%s", argv, es, out, errs)
+		}
+	}
+	if s, err := GetStatus(st.Name); err != nil || !s.DaemonAlive {
+		t.Errorf("status from the host after that: %+v %v", s, err)
+	}
+	if _, _, es := execIn(t, st, "b", "true"); es.Code != 0 {
+		t.Errorf("node b after that: %+v", es)
+	}
 }

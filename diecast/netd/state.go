@@ -54,6 +54,9 @@ type State struct {
 	// Writable are the host directories every node may write
 	// (UpOptions.Writable).
 	Writable []string `json:"writable,omitempty"`
+	// PidNS is the daemon's pid namespace (inode): the pids here mean
+	// something only there (pidns.go).
+	PidNS uint64 `json:"pid_ns,omitempty"`
 }
 
 // Proc identifies a process across pid reuse.
@@ -95,6 +98,9 @@ func Load(name string) (*State, error) {
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("load state %s: %w", statePath(name), err)
+	}
+	if err := st.checkPidNS(); err != nil {
+		return nil, err
 	}
 	return &st, nil
 }

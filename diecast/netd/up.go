@@ -88,6 +88,8 @@ func UpContext(ctx context.Context, spec string, o UpOptions) (*State, error) {
 		if err := Down(name, time.Second); err != nil {
 			return nil, fmt.Errorf("clean stale %s: %w", name, err)
 		}
+	} else if errors.Is(err, ErrForeignPidNS) {
+		return nil, err // live or not, not ours to judge from here
 	} else if _, serr := os.Stat(Dir(name)); serr == nil {
 		removeRemains(name)
 	}
