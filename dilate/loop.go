@@ -85,6 +85,9 @@ type tracer struct {
 	stopLead time.Duration
 	probes   int
 	bell     *doorbell // a Serve's (serve.go); nil for a Start
+	// stamped are the processes given the timestamp filter, by tgid, with
+	// their start time (handlers_sock.go).
+	stamped map[int]string
 }
 
 func newTracer(s *Supervisor, root int) *tracer {

@@ -13,6 +13,9 @@ const (
 	sysSetsockopt     = 54
 	sysGetsockopt     = 55
 	sysClose          = 3
+	sysIoctl          = 16
+	sysRecvmsg        = 47
+	sysSeccomp        = 317
 	sysGettimeofday   = 96
 	sysGetrusage      = 98
 	sysSysinfo        = 99

@@ -22,6 +22,10 @@ type sysEntry struct {
 	// (restart_syscall: the restart of a rewritten wait; ptrace: refused).
 	entry   entryFunc
 	special bool
+	// stamps: also trapped, unconditionally, by the timestamp filter a
+	// process gets when it turns packet timestamps on (handlers_sock.go);
+	// stampsOnly: trapped by that filter alone, not the launcher's.
+	stamps, stampsOnly bool
 }
 
 // Conditions tested in the filter, so that the hot paths stay out of the
@@ -64,7 +68,7 @@ var table = []sysEntry{
 	// Relative timeouts the kernel updates with the time left.
 	{nr: sysPpoll, name: "ppoll", conds: conds(nonNull(2)), entry: inoutRel(2, false)},
 	{nr: sysPselect6, name: "pselect6", conds: conds(nonNull(4)), entry: inoutRel(4, false)},
-	{nr: sysRecvmmsg, name: "recvmmsg", conds: conds(nonNull(4)), entry: inoutRel(4, false)},
+	{nr: sysRecvmmsg, name: "recvmmsg", conds: conds(nonNull(4)), entry: recvmmsgEntry, stamps: true},
 	{nr: sysSelect, name: "select", conds: conds(nonNull(4)), entry: inoutRel(4, true)},
 	// Millisecond timeouts in a register.
 	{nr: sysPoll, name: "poll", conds: conds(positive(2)), entry: msTimeout(2)},
@@ -75,9 +79,12 @@ var table = []sysEntry{
 	{nr: sysMqTimedreceive, name: "mq_timedreceive", conds: conds(nonNull(4)), entry: constAbsTs(4, vclock.Realtime)},
 	{nr: sysFutex, name: "futex", conds: conds(futexWaits, nonNull(3)), entry: futexEntry},
 	{nr: sysFutexWaitv, name: "futex_waitv", conds: conds(nonNull(3)), entry: futexWaitvEntry},
-	// Socket timeouts.
-	{nr: sysSetsockopt, name: "setsockopt", conds: sockTimeo, entry: setsockoptEntry},
+	// Socket timeouts, and packet timestamps (handlers_sock.go).
+	{nr: sysSetsockopt, name: "setsockopt", conds: sockOpts, entry: sockoptEntry},
 	{nr: sysGetsockopt, name: "getsockopt", conds: sockTimeo, entry: getsockoptEntry},
+	{nr: sysRecvmsg, name: "recvmsg", entry: recvmsgEntry, stamps: true, stampsOnly: true},
+	{nr: sysIoctl, name: "ioctl", conds: conds(linux.SeccompCond{Arg: 1, Kind: linux.CondMaskedIn, Mask: ^uint32(0), Values: stampIoctls}),
+		entry: stampIoctlEntry},
 	// Clock reads that bypassed the vDSO, and CPU-time reads.
 	{nr: sysClockGettime, name: "clock_gettime", entry: clockGettimeEntry},
 	{nr: sysGettimeofday, name: "gettimeofday", entry: gettimeofdayEntry},
@@ -123,11 +130,14 @@ func syscallName(nr uint64) string {
 	return "#" + strconv.FormatUint(nr, 10)
 }
 
-// tracedSyscalls is the filter's rule list: one rule per table entry.
+// tracedSyscalls is the filter's rule list: one rule per table entry (but
+// those only the timestamp filter traps).
 func tracedSyscalls() []linux.SeccompRule {
-	rules := make([]linux.SeccompRule, len(table))
-	for i, e := range table {
-		rules[i] = linux.SeccompRule{Nr: e.nr, Conds: e.conds, Action: linux.SeccompTrace}
+	var rules []linux.SeccompRule
+	for _, e := range table {
+		if !e.stampsOnly {
+			rules = append(rules, linux.SeccompRule{Nr: e.nr, Conds: e.conds, Action: linux.SeccompTrace})
+		}
 	}
 	return rules
 }

@@ -53,6 +53,7 @@ func TestTableAgrees(t *testing.T) {
 	}
 	for nr := uint32(0); nr < maxSysno; nr++ {
 		e, listed := byNr[nr]
+		listed = listed && !e.stampsOnly // checked against the timestamp filter (handlers_sock_test.go)
 		pass, fail := satisfying(e.conds)
 		act, err := linux.EvalSeccomp(prog, x86, nr, pass...)
 		if err != nil {
