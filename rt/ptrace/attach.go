@@ -128,8 +128,12 @@ func (a *Attached) Detach() error {
 	}
 	a.detached = true
 	sigs, ferr := a.Finish()
-	if err := linux.PtraceDetach(a.tid, 0); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("detach from thread %d: %w", a.tid, err)
+	if err := linux.PtraceDetach(a.tid, 0); err != nil {
+		// ESRCH is also what a request from another OS thread than the
+		// tracer's gets: only a thread that is gone is no error
+		if _, serr := os.Stat("/proc/" + strconv.Itoa(a.Pid) + "/task/" + strconv.Itoa(a.tid)); !errors.Is(err, syscall.ESRCH) || serr == nil {
+			return fmt.Errorf("detach from thread %d: %w", a.tid, err)
+		}
 	}
 	for _, s := range sigs {
 		_ = linux.PtraceTgkill(a.Pid, a.tid, s)

@@ -38,6 +38,8 @@ type Injector struct {
 	sigs  []int      // signals suppressed meanwhile, for the caller to deliver
 
 	scratch, scratchLen uint64
+	code                uint64 // Batch's code page
+	table, tableLen     uint64 // Batch's call table
 	finished            bool
 }
 
@@ -126,12 +128,20 @@ func (in *Injector) Finish() ([]int, error) {
 		return in.sigs, nil
 	}
 	var first error
-	if in.scratch != 0 {
-		if _, err := in.Call(sysMunmap, in.scratch, in.scratchLen); err != nil {
-			first = fmt.Errorf("unmap scratch memory: %w", err)
+	for _, m := range []struct {
+		addr *uint64
+		n    uint64
+		what string
+	}{{&in.scratch, in.scratchLen, "scratch memory"}, {&in.code, 4096, "injected code"}, {&in.table, in.tableLen, "call table"}} {
+		if *m.addr == 0 {
+			continue
 		}
-		in.scratch, in.scratchLen = 0, 0
+		if _, err := in.Call(sysMunmap, *m.addr, m.n); err != nil && first == nil {
+			first = fmt.Errorf("unmap %s: %w", m.what, err)
+		}
+		*m.addr = 0
 	}
+	in.scratchLen, in.tableLen = 0, 0
 	in.finished = true
 	if err := linux.PtraceSetRegs(in.tid, &in.saved); err != nil {
 		return in.sigs, in.gone(err)
@@ -172,11 +182,13 @@ func (in *Injector) gone(err error) error {
 }
 
 // waitStop waits (at most StopTimeout) for thread tid's next stop; it
-// returns ErrGone if the thread exited instead.
+// returns ErrGone if the thread exited instead. A stop usually comes within
+// tens of microseconds, so it polls without sleeping for a while first
+// (a sleep costs more than that here), then backs off.
 func waitStop(tid int) (linux.WaitStatus, error) {
-	deadline := time.Now().Add(StopTimeout)
-	pause := 2 * time.Microsecond
-	for {
+	start := time.Now()
+	pause := 20 * time.Microsecond
+	for i := 0; ; i++ {
 		got, ws, err := linux.PtraceWaitTidNoHang(tid)
 		if err != nil {
 			if errors.Is(err, syscall.ECHILD) {
@@ -193,13 +205,20 @@ func waitStop(tid int) (linux.WaitStatus, error) {
 			}
 			continue
 		}
-		if time.Now().After(deadline) {
+		waited := time.Since(start)
+		switch {
+		case waited > StopTimeout:
 			return ws, fmt.Errorf("wait for thread %d to stop: timed out after %v", tid, StopTimeout)
+		case waited < spinFor:
+			continue
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, time.Millisecond)
 	}
 }
+
+// spinFor is how long waitStop polls before it sleeps between polls.
+const spinFor = 300 * time.Microsecond
 
 func setArg(r *linux.Regs, i int, v uint64) {
 	switch i {

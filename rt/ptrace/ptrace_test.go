@@ -426,3 +426,104 @@ func TestRestartRegs(t *testing.T) {
 		}
 	}
 }
+
+func TestBatch(t *testing.T) {
+	testutil.MustRoot(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tg := startTarget(t, "read")
+	pid := tg.cmd.Process.Pid
+	waitIn(t, pid, unix.SYS_READ)
+	a := attach(t, pid)
+	calls := []Syscall{{Nr: unix.SYS_GETPID}, {Nr: unix.SYS_CLOSE, Args: [6]uint64{^uint64(0)}}, {Nr: unix.SYS_GETTID}}
+	for round := 0; round < 3; round++ {
+		if err := a.Batch(calls); err != nil {
+			t.Fatal(err)
+		}
+		if int(calls[0].Ret) != pid || calls[0].Err() != nil {
+			t.Fatalf("getpid in batch: %d", calls[0].Ret)
+		}
+		if !errors.Is(calls[1].Err(), syscall.EBADF) {
+			t.Fatalf("close(-1) in batch: %v", calls[1].Err())
+		}
+		if int(calls[2].Ret) != a.Tid() {
+			t.Fatalf("gettid in batch: %d", calls[2].Ret)
+		}
+		// a plain call after a batch still works
+		if got, err := a.Call(unix.SYS_GETPID); err != nil || int(got) != pid {
+			t.Fatalf("call after batch: %d %v", got, err)
+		}
+	}
+	if err := a.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	// no injected mapping is left behind
+	maps, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+	for _, l := range strings.Split(string(maps), "\n") {
+		if f := strings.Fields(l); len(f) == 5 && f[1] == "r-xp" {
+			t.Errorf("injected code page left mapped: %s", l)
+		}
+	}
+	fmt.Fprintln(tg.stdin, "x")
+	if l := tg.line(t); l != "got x" {
+		t.Fatalf("target said %q", l)
+	}
+}
+
+func BenchmarkInject(b *testing.B) {
+	testutil.MustRoot(b)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd := reexec.Command("", targetRole, "spin")
+	in, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { in.Close(); cmd.Wait() }()
+	time.Sleep(50 * time.Millisecond)
+	pid := cmd.Process.Pid
+	b.Run("attach-detach", func(b *testing.B) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for i := 0; i < b.N; i++ {
+			a, err := Attach(pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := a.Detach(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	held := func(b *testing.B, f func(a *Attached)) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		a, err := Attach(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer a.Detach()
+		b.ResetTimer()
+		f(a)
+	}
+	b.Run("call", func(b *testing.B) {
+		held(b, func(a *Attached) {
+			for i := 0; i < b.N; i++ {
+				a.Call(unix.SYS_GETPID)
+			}
+		})
+	})
+	calls := make([]Syscall, 64)
+	for i := range calls {
+		calls[i].Nr = unix.SYS_GETPID
+	}
+	b.Run("batch64", func(b *testing.B) {
+		held(b, func(a *Attached) {
+			for i := 0; i < b.N; i++ {
+				if err := a.Batch(calls); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
