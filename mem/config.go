@@ -48,6 +48,10 @@ func Detectors() []string { return similar.Names() }
 // Codecs lists the valid Config.Codec names, default first.
 func Codecs() []string { return codec.Names() }
 
+// Normalize validates cfg and fills in its defaults, as NewEngine does; for
+// engines built on the same mechanisms (the live engine, mem/live).
+func Normalize(cfg Config) (Config, error) { return cfg.withDefaults() }
+
 // withDefaults validates cfg and fills in defaults.
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Detector == "" {

@@ -63,3 +63,6 @@ func PidfdPid(pidfd int) (int, error) {
 	}
 	return 0, fmt.Errorf("reading pidfd: not a pidfd (no Pid: in its fdinfo)")
 }
+
+// Close closes a raw descriptor (a pidfd, a copied uffd).
+func Close(fd int) error { return syscallErr("close", unix.Close(fd)) }

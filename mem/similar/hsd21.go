@@ -58,3 +58,15 @@ func (d *hsd21) Insert(f *Features, id uint32) {
 	d.tab[0][f.H[0]] = id
 	d.tab[1][f.H[1]] = id
 }
+
+// Remove forgets id under f where it is still the entry's candidate.
+func (d *hsd21) Remove(f *Features, id uint32) {
+	if f.N != 2 {
+		return
+	}
+	for k := 0; k < 2; k++ {
+		if c, ok := d.tab[k][f.H[k]]; ok && c == id {
+			delete(d.tab[k], f.H[k])
+		}
+	}
+}

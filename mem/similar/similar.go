@@ -33,6 +33,14 @@ type Detector interface {
 	Insert(f *Features, id uint32)
 }
 
+// Remover is a Detector that can forget an indexed page, for indexes that
+// live as long as a running engine whose pages come and go (the live
+// Difference Engine). f must be the features the page was inserted with.
+// Every detector here implements it.
+type Remover interface {
+	Remove(f *Features, id uint32)
+}
+
 // Names lists the detectors, default first; "none" disables patching.
 func Names() []string { return []string{"sketch", "hsd21", "none"} }
 
@@ -66,3 +74,4 @@ func (noDetector) Name() string                                     { return "no
 func (noDetector) Features(page []byte, f *Features)                { f.N = 0 }
 func (noDetector) Lookup(f *Features, max int, d []uint32) []uint32 { return d }
 func (noDetector) Insert(f *Features, id uint32)                    {}
+func (noDetector) Remove(f *Features, id uint32)                    {}

@@ -199,3 +199,46 @@ func TestSketchFeaturesMatchReference(t *testing.T) {
 		}
 	}
 }
+
+func TestRemove(t *testing.T) {
+	for _, name := range []string{"sketch", "hsd21", "none"} {
+		d, _ := New(name)
+		r, ok := d.(Remover)
+		if !ok {
+			t.Fatalf("%s: no Remove", name)
+		}
+		rng := rand.New(rand.NewPCG(3, 9))
+		pages := index(d, rng, 50)
+		var f Features
+		for i := range pages {
+			d.Features(pages[i], &f)
+			r.Remove(&f, uint32(i))
+		}
+		for i, p := range pages {
+			if c := lookup(d, p); len(c) != 0 {
+				t.Fatalf("%s: page %d still finds %v after every page was removed", name, i, c)
+			}
+		}
+		if s, ok := d.(*sketch); ok && len(s.index) != 0 {
+			t.Fatalf("sketch: %d features left after removing every page", len(s.index))
+		}
+		// removing one page of two that share features keeps the other
+		// (sketch keeps several pages per feature; hsd21 one, the latest)
+		if name != "sketch" {
+			continue
+		}
+		d, _ = New(name)
+		a := memoryLike(rng)
+		b := append([]byte(nil), a...)
+		b[100] ^= 1
+		d.Features(a, &f)
+		d.Insert(&f, 1)
+		var fb Features
+		d.Features(b, &fb)
+		d.Insert(&fb, 2)
+		d.(Remover).Remove(&fb, 2)
+		if c := lookup(d, a); len(c) != 1 || c[0] != 1 {
+			t.Fatalf("%s: after removing 2, lookup finds %v, want [1]", name, c)
+		}
+	}
+}

@@ -15,6 +15,7 @@ const (
 type sketch struct {
 	index   map[uint64]uint32 // feature -> bucket number
 	buckets []bucket
+	freeB   []uint32    // buckets emptied by Remove, for reuse
 	tally   []candCount // scratch for Lookup
 }
 
@@ -143,8 +144,14 @@ func (d *sketch) Insert(f *Features, id uint32) {
 	for k := 0; k < f.N; k++ {
 		bi, ok := d.index[f.H[k]]
 		if !ok {
-			bi = uint32(len(d.buckets))
-			d.buckets = append(d.buckets, bucket{})
+			if n := len(d.freeB); n > 0 {
+				bi = d.freeB[n-1]
+				d.freeB = d.freeB[:n-1]
+				d.buckets[bi] = bucket{}
+			} else {
+				bi = uint32(len(d.buckets))
+				d.buckets = append(d.buckets, bucket{})
+			}
 			d.index[f.H[k]] = bi
 		}
 		b := &d.buckets[bi]
@@ -155,5 +162,37 @@ func (d *sketch) Insert(f *Features, id uint32) {
 		}
 		b.ids[b.next] = id
 		b.next = (b.next + 1) % sketchWays
+	}
+}
+
+// Remove forgets id under each of its features; a bucket left empty is
+// dropped with its feature and reused, so the index stays as large as the
+// pages it holds.
+func (d *sketch) Remove(f *Features, id uint32) {
+	for k := 0; k < f.N; k++ {
+		bi, ok := d.index[f.H[k]]
+		if !ok {
+			continue
+		}
+		b := &d.buckets[bi]
+		for i := 0; i < int(b.n); i++ {
+			if b.ids[i] != id {
+				continue
+			}
+			// keep the ring's order: shift the later entries down
+			copy(b.ids[i:b.n], b.ids[i+1:b.n])
+			b.n--
+			if b.next > uint8(i) {
+				b.next--
+			}
+			if int(b.next) >= int(b.n) {
+				b.next = 0
+			}
+			break
+		}
+		if b.n == 0 {
+			delete(d.index, f.H[k])
+			d.freeB = append(d.freeB, bi)
+		}
 	}
 }
