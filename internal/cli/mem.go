@@ -31,7 +31,7 @@ share the domain uid:<uid>. Nothing is shared across domains unless
 --cross-domain is given; both figures are reported.`,
 	}
 	c.AddCommand(newMemAnalyzeCmd(), newMemPackCmd(), newMemUnpackCmd(), newMemVerifyCmd(),
-		newMemCatCmd(), newMemDemoCmd())
+		newMemCatCmd(), newMemDemoCmd(), newMemLiveCmd())
 	return c
 }
 

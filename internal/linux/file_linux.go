@@ -48,3 +48,6 @@ func OpenOwnerOnly(path string, create bool) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// Dup2 makes newfd a copy of oldfd (dup3 without flags).
+func Dup2(oldfd, newfd int) error { return syscallErr("dup3", unix.Dup3(oldfd, newfd, 0)) }

@@ -184,15 +184,28 @@ func (e *Engine) evict(t *target, addrs []uint64) (int, error) {
 		a, s := kaddrs[j], slot(j)
 		committed := false
 		for _, h := range holders {
-			if cur, ok := h.pending[a]; !ok || cur != s {
+			if h == t {
+				if cur, ok := h.pending[a]; !ok || cur != s {
+					continue
+				}
+				delete(h.pending, a)
+			} else {
+				// a fork child's inherited copy (h.mu: children share
+				// nothing with t's lock, so take theirs)
+				h.mu.Lock()
+				_, ok := h.inherited[a]
+				delete(h.inherited, a)
+				if ok && present[j] {
+					e.pool.Acquire(ids[i])
+					h.pt.set(a, ids[i], epoch)
+					h.st.held++
+					e.journal.Map(h.id, a, ids[i])
+				}
+				h.mu.Unlock()
 				continue
 			}
-			delete(h.pending, a)
 			if !present[j] {
 				continue
-			}
-			if h != t {
-				e.pool.Acquire(ids[i])
 			}
 			h.pt.set(a, ids[i], epoch)
 			c, k := h.pt.at(a, true, epoch)

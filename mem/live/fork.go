@@ -48,16 +48,26 @@ func (e *Engine) fork(p *target, fd int) {
 			}
 		}
 	}
+	c.inherited = map[uint64][]byte{}
 	for a, s := range p.pending {
-		c.pending[a] = s
+		// The parent's slot is intact while its lock is held (it is freed
+		// only after the commit, which takes the lock). A slot still empty
+		// means the page had not moved at the fork: the child has it.
+		if p.slotPresent(s) {
+			b := make([]byte, pageSize)
+			if _, err := linux.ReadProcessMemory(p.pid, s, b); err == nil {
+				c.inherited[a] = b
+			}
+		}
 	}
-	if len(p.pending) > 0 {
+	if len(c.inherited) > 0 {
 		p.forks = append(p.forks, c)
 	}
 	c.ranges = append(spans(nil), p.ranges...)
 	c.st.held = p.st.held
 	c.threshold = p.threshold
 	parentPid, parentFd := p.pid, p.remoteFd
+	held := c.st.held
 	p.mu.Unlock()
 	e.journal.Fork(p.id, c.id)
 	e.addTarget(c)
@@ -65,7 +75,7 @@ func (e *Engine) fork(p *target, fd int) {
 		e.log.Error("fork child: cannot serve its faults", "parent", p.String(), "err", err)
 		return
 	}
-	e.log.Info("process forked; serving the child", "parent", p.String(), "pages", c.st.held)
+	e.log.Info("process forked; serving the child", "parent", p.String(), "pages", held)
 	go e.identify(c, parentPid, parentFd)
 }
 
@@ -128,7 +138,7 @@ func (e *Engine) identify(c *target, parent, parentFd int) {
 	c.mu.Unlock()
 	e.journal.Target(rec)
 	_ = e.journal.Flush()
-	_ = c.wake.Wake() // the loop now watches the child's pidfd too
+	c.kick() // the loop now watches the child's pidfd too
 	e.log.Info("fork child found", "target", c.String())
 }
 

@@ -195,6 +195,12 @@ func (e *Engine) stop() error {
 		}
 	}
 	os.Remove(filepath.Join(e.cfg.Dir, ownerFile))
+	if err == nil {
+		// a clean stop leaves nothing behind
+		os.Remove(filepath.Join(e.cfg.Dir, sockFile))
+		os.Remove(filepath.Join(e.cfg.Dir, logFile))
+		os.Remove(e.cfg.Dir)
+	}
 	e.dir.Close()
 	return err
 }

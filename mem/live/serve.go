@@ -45,13 +45,19 @@ func (t *target) startLoop() error {
 	return nil
 }
 
-// post queues c for the serve loop.
+// post queues c for the serve loop (dropped if the loop has ended).
 func (t *target) post(c command) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wake == nil {
+		return
+	}
 	t.cmds = append(t.cmds, c)
-	t.mu.Unlock()
 	_ = t.wake.Wake()
 }
+
+// kick wakes the serve loop (to look at its descriptors again).
+func (t *target) kick() { t.post(func() bool { return false }) }
 
 // do runs c on the serve loop and waits for it; false if the loop ended.
 func (t *target) do(c func()) bool {
@@ -160,11 +166,15 @@ func (t *target) fault(m linux.UffdMsg, page []byte) bool {
 	write := m.Flags&linux.UffdPagefaultWrite != 0
 	t.mu.Lock()
 	slot, staged := t.pending[addr]
+	copied := t.inherited[addr]
 	id := t.pt.held(addr)
 	t.mu.Unlock()
 	mech := mechFirst
 	var err error
 	switch {
+	case copied != nil:
+		err = t.copyIn(addr, copied, write)
+		mech = mechStaged
 	case staged && t.slotPresent(slot):
 		// moved out but not yet stored: the staging slot has it
 		if _, err = linux.ReadProcessMemory(t.pid, slot, page); err == nil {
@@ -200,6 +210,9 @@ func (t *target) fault(m linux.UffdMsg, page []byte) bool {
 	if staged && t.pending[addr] == slot {
 		delete(t.pending, addr)
 	}
+	if copied != nil {
+		delete(t.inherited, addr)
+	}
 	back := id != NoCID && t.pt.held(addr) == id
 	if back {
 		c, i := t.pt.at(addr, true, epoch)
@@ -212,7 +225,7 @@ func (t *target) fault(m linux.UffdMsg, page []byte) bool {
 		t.pt.set(addr, NoCID, epoch)
 		t.st.held--
 		t.st.faults++
-	} else if id == NoCID && !staged {
+	} else if id == NoCID && !staged && copied == nil {
 		t.st.zeroFills++
 	}
 	t.st.hist[mech].add(time.Since(t0))
@@ -305,6 +318,11 @@ func (t *target) dropRange(start, end uint64, unmapped bool) {
 			delete(t.pending, a)
 		}
 	}
+	for a := range t.inherited {
+		if a >= start && a < end {
+			delete(t.inherited, a)
+		}
+	}
 	if unmapped {
 		t.ranges = t.ranges.remove(start, end)
 		t.pt.drop(start, end)
@@ -371,6 +389,7 @@ func (t *target) exited() {
 	t.pt.each(0, ^uint64(0), func(a uint64, id CID) { ids = append(ids, id) })
 	t.pt = newPageTable()
 	t.pending = map[uint64]uint64{}
+	t.inherited = nil
 	t.st.held = 0
 	t.gone = true
 	t.mu.Unlock()

@@ -78,12 +78,18 @@ type target struct {
 
 	// mu guards everything below. Lock order: Engine.mu, target.mu,
 	// Pool's mutex, Journal's mutex.
-	mu        sync.Mutex
-	pt        pageTable
-	pending   map[uint64]uint64 // page -> staging slot: moved out, not yet committed
-	forks     []*target         // children forked while pages were pending
-	ranges    spans             // registered with the uffd
-	cmds      []command         // run by the serve loop
+	mu      sync.Mutex
+	pt      pageTable
+	pending map[uint64]uint64 // page -> staging slot: moved out, not yet committed
+	forks   []*target         // children forked while pages were pending
+	// inherited are the pages a fork child got while they were in flight
+	// in its parent (moved to the parent's staging area, not yet stored):
+	// their bytes, copied from the parent's slots at the fork, until the
+	// parent's batch stores them for the child too. The child's own
+	// staging slots are its own business from the fork on.
+	inherited map[uint64][]byte
+	ranges    spans     // registered with the uffd
+	cmds      []command // run by the serve loop
 	st        targetStats
 	threshold uint32 // epochs a page must stay cold (the promotion controller moves it)
 	stopping  bool
@@ -211,9 +217,12 @@ func (t *target) closeFiles() {
 		t.uffd.Close()
 		t.uffd = nil
 	}
-	if t.wake != nil {
-		t.wake.Close()
-		t.wake = nil
+	t.mu.Lock()
+	w := t.wake
+	t.wake = nil
+	t.mu.Unlock()
+	if w != nil {
+		w.Close()
 	}
 }
 
