@@ -147,6 +147,9 @@ func (e *Engine) tickTarget(t *target, epoch uint32, start time.Time, budget tim
 		return
 	}
 	{
+		if t.wantAgent {
+			e.startAgent(t)
+		}
 		if t.dirtyStg {
 			if err := e.freeStaging(t, maxBatch); err == nil {
 				t.dirtyStg = false

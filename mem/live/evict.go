@@ -3,7 +3,9 @@ package live
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/mem"
@@ -147,12 +149,7 @@ func (e *Engine) evict(t *target, addrs []uint64) (int, error) {
 		le.PutUint64(b[24:], linux.UffdMoveAllowSrcHoles)
 		calls[k] = ptrace.Syscall{Nr: sysIoctl, Args: [6]uint64{uint64(t.remoteFd), uffdioMoveCmd, t.ctl + uint64(k)*moveArgSize}}
 	}
-	moveErr := e.inject(t, func(a *ptrace.Attached) error {
-		if err := linux.TraceeWrite(t.pid, t.ctl, args); err != nil {
-			return err
-		}
-		return a.Batch(calls)
-	})
+	moveErr := e.run(t, calls, func() error { return linux.TraceeWrite(t.pid, t.ctl, args) })
 	// 3. which slots got their page, and is it what was stored?
 	present := t.presentSlots(len(kaddrs))
 	post := make([]byte, pageSize)
@@ -278,16 +275,53 @@ func (t *target) presentSlots(n int) []bool {
 // freeStaging drops the first n staging slots (and the probe slot) in the
 // process. The REMOVE event this raises is the engine's own and ignored.
 func (e *Engine) freeStaging(t *target, n int) error {
-	return e.inject(t, func(a *ptrace.Attached) error {
-		calls := []ptrace.Syscall{
-			{Nr: sysMadvise, Args: [6]uint64{t.staging, uint64(n) * pageSize, madvDontneed}},
-			{Nr: sysMadvise, Args: [6]uint64{t.staging + maxBatch*pageSize, pageSize, madvDontneed}},
-		}
-		if err := a.Batch(calls); err != nil {
+	calls := []ptrace.Syscall{
+		{Nr: sysMadvise, Args: [6]uint64{t.staging, uint64(n) * pageSize, madvDontneed}},
+		{Nr: sysMadvise, Args: [6]uint64{t.staging + maxBatch*pageSize, pageSize, madvDontneed}},
+	}
+	if err := e.run(t, calls, nil); err != nil {
+		return err
+	}
+	return calls[0].Err()
+}
+
+// run runs calls in t's process: on its agent thread, or, without one,
+// through a held thread; prepare (if any) writes what they read first.
+// On the injector thread.
+func (e *Engine) run(t *target, calls []ptrace.Syscall, prepare func() error) error {
+	if prepare != nil {
+		if err := prepare(); err != nil {
 			return err
 		}
-		return calls[0].Err()
+	}
+	if t.agent != nil {
+		err := t.agent.Run(calls, 30*time.Second)
+		if !errors.Is(err, ptrace.ErrAgentGone) {
+			return err
+		}
+		// the process closed the agent's pipes or the thread died: fall
+		// back to a held thread, and try a new agent at the next turn
+		e.log.Warn("agent thread gone", "target", t.String(), "err", err)
+		t.agent.Close()
+		t.agent = nil
+		t.wantAgent = true
+	}
+	return e.inject(t, func(a *ptrace.Attached) error { return a.Batch(calls) })
+}
+
+// startAgent starts an agent in t (on the injector thread).
+func (e *Engine) startAgent(t *target) {
+	err := e.inject(t, func(a *ptrace.Attached) error {
+		ag, err := a.StartAgent(t.pid, t.ctl+movePages*pageSize)
+		if err == nil {
+			t.agent = ag
+		}
+		return err
 	})
+	t.wantAgent = false
+	if err != nil {
+		e.log.Warn("no agent thread; calls go through a held thread", "target", t.String(), "err", err)
+	}
 }
 
 // inject runs f with one thread of t held (on the injector thread).

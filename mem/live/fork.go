@@ -127,6 +127,12 @@ func (e *Engine) identify(c *target, parent, parentFd int) {
 			if parentFd >= 0 && isUffdIn(pid, parentFd) {
 				a.Call(sysClose, uint64(parentFd))
 			}
+			// the parent's agent thread was not copied: the child gets its own
+			if ag, err := a.StartAgent(pid, c.ctl+movePages*pageSize); err == nil {
+				c.agent = ag
+			} else {
+				e.log.Warn("fork child: no agent thread", "target", c.String(), "err", err)
+			}
 			return nil
 		})
 	})

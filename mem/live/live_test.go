@@ -183,6 +183,23 @@ func TestEvictServeStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 4/5 of the region can be stored usefully (random pages stay)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/maps", p.cmd.Process.Pid))
+			for _, l := range strings.Split(string(b), "\n") {
+				var lo, hi uint64
+				fmt.Sscanf(l, "%x-%x", &lo, &hi)
+				if lo <= p.addr && p.addr < hi || (lo >= p.addr && lo < p.addr+pages*4096) {
+					t.Logf("region %#x: %s", p.addr, l)
+				}
+			}
+			sm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", p.cmd.Process.Pid))
+			i := strings.Index(string(sm), fmt.Sprintf("%x-", p.addr&^0xfff))
+			if i >= 0 {
+				t.Logf("%s", string(sm)[i:min(len(sm), i+1500)])
+			}
+		}
+	})
 	ps := waitHeld(t, e, p.cmd.Process.Pid, pages*3/5)
 	st := e.Status()
 	t.Logf("held %d pages (%+v), rss %d -> %d, store %d, net saved %d", ps.PagesHeld, ps.Held, ps.RSSBefore, ps.RSSNow, st.StoreBytes, st.NetSavedBytes)

@@ -130,7 +130,8 @@ func (e *Engine) reopen(rt *ReplayedTarget) (*target, error) {
 	}
 	t := &target{e: e, id: rt.ID, pid: rt.Pid, start: rt.Start, name: rt.Name, domain: mem.Domain(rt.Domain),
 		group: rt.Group, remoteFd: rt.RemoteFd, staging: rt.Staging, ctl: rt.Ctl, pidfd: -1,
-		pt: newPageTable(), pending: map[uint64]uint64{}, rssBefore: pi.rss, dirtyStg: true}
+		pt: newPageTable(), pending: map[uint64]uint64{}, rssBefore: pi.rss, dirtyStg: true,
+		wantAgent: true} // the dead engine's agent read end-of-file and exited: a new one
 	if err := t.open(); err != nil {
 		return nil, err
 	}

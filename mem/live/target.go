@@ -37,9 +37,10 @@ const (
 // child.
 const (
 	stagingPages = 512
-	ctlPages     = 8
-	moveArgSize  = 40 // struct uffdio_move
-	maxRuns      = ctlPages * 4096 / moveArgSize
+	movePages    = 8 // move requests
+	ctlPages     = movePages + ptrace.AgentPages
+	moveArgSize  = 40  // struct uffdio_move
+	maxRuns      = 300 // an agent runs at most 320 calls at once
 )
 
 // uffdioMoveCmd is UFFDIO_MOVE's ioctl number (_IOWR(0xAA, 5, 40 bytes)).
@@ -66,7 +67,13 @@ type target struct {
 	ctl      uint64
 	wake     *linux.Waker
 	loopDone chan struct{}
-	dirtyStg bool // staging may hold pages (a fork child's inherited copy)
+	// agent is the thread in the process that runs the engine's calls
+	// (moves, frees) without stopping the process's own threads; nil:
+	// calls are injected through a held thread (see rt/ptrace's Agent for
+	// why that is the fallback only). Used on the injector thread.
+	agent     *ptrace.Agent
+	wantAgent bool // start one at the next turn of the clock
+	dirtyStg  bool // staging may hold pages (a fork child's inherited copy)
 
 	// set once the process is known (pid != 0)
 	pidfd   int
@@ -146,7 +153,7 @@ func (e *Engine) attach(pid int, domain string) (*target, error) {
 	var remote int
 	err = e.onInjector(func() error {
 		var err error
-		remote, t.staging, t.ctl, err = injectAttach(pid)
+		remote, t.staging, t.ctl, t.agent, err = injectAttach(pid, e)
 		return err
 	})
 	if err != nil {
@@ -230,10 +237,10 @@ func (t *target) closeFiles() {
 // creates its userfaultfd: with userfaultfd(2) when the process may (root),
 // else through /dev/userfaultfd, whose descriptor the engine lends it for
 // one USERFAULTFD_IOC_NEW. Runs on the injector thread.
-func injectAttach(pid int) (remote int, staging, ctl uint64, err error) {
+func injectAttach(pid int, e *Engine) (remote int, staging, ctl uint64, agent *ptrace.Agent, err error) {
 	a, err := ptrace.Attach(pid)
 	if err != nil {
-		return -1, 0, 0, err
+		return -1, 0, 0, nil, err
 	}
 	defer func() {
 		if derr := a.Detach(); derr != nil && err == nil {
@@ -242,12 +249,12 @@ func injectAttach(pid int) (remote int, staging, ctl uint64, err error) {
 	}()
 	staging, err = a.Call(sysMmap, 0, stagingPages*pageSize, protRW, mapPrivAnon|mapNoreserve, ^uint64(0), 0)
 	if err != nil {
-		return -1, 0, 0, fmt.Errorf("map staging area: %w", err)
+		return -1, 0, 0, nil, fmt.Errorf("map staging area: %w", err)
 	}
 	ctl, err = a.Call(sysMmap, 0, ctlPages*pageSize, protRW, mapPrivAnon, ^uint64(0), 0)
 	if err != nil {
 		a.Call(sysMunmap, staging, stagingPages*pageSize)
-		return -1, 0, 0, fmt.Errorf("map control area: %w", err)
+		return -1, 0, 0, nil, fmt.Errorf("map control area: %w", err)
 	}
 	undo := func() {
 		a.Call(sysMunmap, staging, stagingPages*pageSize)
@@ -259,9 +266,13 @@ func injectAttach(pid int) (remote int, staging, ctl uint64, err error) {
 	}
 	if err != nil {
 		undo()
-		return -1, 0, 0, fmt.Errorf("create userfaultfd in the process: %w", err)
+		return -1, 0, 0, nil, fmt.Errorf("create userfaultfd in the process: %w", err)
 	}
-	return int(fd), staging, ctl, nil
+	if agent, err = a.StartAgent(pid, ctl+movePages*pageSize); err != nil {
+		e.log.Warn("no agent thread; calls go through a held thread", "pid", pid, "err", err)
+		agent, err = nil, nil
+	}
+	return int(fd), staging, ctl, agent, nil
 }
 
 // devUserfaultfd creates a userfaultfd in an unprivileged process through
@@ -299,6 +310,12 @@ func (t *target) injectDetach() error {
 	if t.pid == 0 {
 		return nil
 	}
+	if t.agent != nil {
+		if err := t.agent.Close(); err != nil {
+			return err // its code is still mapped: leave the areas
+		}
+		t.agent = nil
+	}
 	a, err := ptrace.Attach(t.pid)
 	if err != nil {
 		return err
@@ -329,14 +346,17 @@ func (t *target) registerNew(epoch uint32) error {
 	have := t.ranges
 	t.mu.Unlock()
 	var first error
+	// the engine's own areas are never managed; a mapping of the process
+	// that the kernel merged with one of them is managed around it
+	skip := have.add(t.staging, t.staging+stagingPages*pageSize).add(t.ctl, t.ctl+ctlPages*pageSize)
 	for _, m := range ms {
-		if !manageable(m) || (m.Start < t.staging+stagingPages*pageSize && m.End > t.staging) ||
-			(m.Start < t.ctl+ctlPages*pageSize && m.End > t.ctl) {
+		if !manageable(m) {
 			continue
 		}
-		for _, sp := range have.missing(m.Start, m.End) {
+		for _, sp := range skip.missing(m.Start, m.End) {
 			if err := t.uffd.Register(sp.start, sp.end-sp.start, linux.UffdRegisterMissing|linux.UffdRegisterWP); err != nil {
 				// mlocked, VM_IO and the like: leave them alone
+				t.e.log.Debug("not registered", "target", t.String(), "start", fmt.Sprintf("%#x", sp.start), "pages", (sp.end-sp.start)/pageSize, "err", err)
 				if first == nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.EBUSY) {
 					first = err
 				}

@@ -527,3 +527,62 @@ func BenchmarkInject(b *testing.B) {
 		})
 	})
 }
+
+func TestAgent(t *testing.T) {
+	testutil.MustRoot(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tg := startTarget(t, "read")
+	pid := tg.cmd.Process.Pid
+	waitIn(t, pid, unix.SYS_READ)
+	fdsBefore, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	a := attach(t, pid)
+	base, err := a.Call(sysMmap, 0, AgentPages*4096, ProtRead|ProtWrite, MapPrivate|MapAnon, ^uint64(0), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag, err := a.StartAgent(pid, base)
+	if err != nil {
+		a.Detach()
+		t.Fatal(err)
+	}
+	if err := a.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	// the agent runs calls with no thread of the target held
+	for i := 0; i < 50; i++ {
+		calls := []Syscall{{Nr: unix.SYS_GETPID}, {Nr: unix.SYS_GETTID}, {Nr: unix.SYS_CLOSE, Args: [6]uint64{^uint64(0)}}}
+		if err := ag.Run(calls, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if int(calls[0].Ret) != pid || int(calls[1].Ret) != ag.Tid() || ag.Tid() == pid || !errors.Is(calls[2].Err(), syscall.EBADF) {
+			t.Fatalf("agent calls: %d %d %v (agent %d)", calls[0].Ret, calls[1].Ret, calls[2].Err(), ag.Tid())
+		}
+	}
+	// it blocks every signal: a process-directed one goes elsewhere
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, ag.Tid()))
+	var blk uint64
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigBlk:"); ok {
+			blk, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	if blk|1<<(syscall.SIGKILL-1)|1<<(syscall.SIGSTOP-1) != ^uint64(0) {
+		t.Errorf("agent blocks %#x, not every signal", blk)
+	}
+	if err := ag.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", pid, ag.Tid())); err == nil {
+		t.Fatalf("agent thread still there after Close")
+	}
+	fdsAfter, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if len(fdsAfter) != len(fdsBefore) {
+		t.Errorf("target had %d descriptors before the agent, %d after it ended", len(fdsBefore), len(fdsAfter))
+	}
+	// the target's main thread was given back intact
+	fmt.Fprintln(tg.stdin, "still")
+	if l := tg.line(t); l != "got still" {
+		t.Fatalf("target said %q", l)
+	}
+}
