@@ -3,7 +3,6 @@ package cast
 import (
 	"bytes"
 	"context"
-	"image"
 	"image/color"
 	"image/png"
 	"os"
@@ -113,5 +112,3 @@ func near8(c color.Color, want color.RGBA) bool {
 	}
 	return d(r, want.R) <= 12 && d(g, want.G) <= 12 && d(b, want.B) <= 12
 }
-
-var _ image.Image

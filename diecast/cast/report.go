@@ -194,7 +194,7 @@ func buildReport(dir string, info ExperimentInfo, results []*RunResult, samples 
 	}
 	names := map[string]bool{}
 	units := map[string]string{}
-	for mi, m := range modes {
+	for _, m := range modes {
 		mr := ModeReport{Mode: m.Kind, TDF: m.TDF, Auto: m.Auto, Metrics: map[string]MetricSummary{}}
 		var runs []int
 		for i, r := range results {
@@ -256,7 +256,6 @@ func buildReport(dir string, info ExperimentInfo, results []*RunResult, samples 
 		}
 		rep.Modes = append(rep.Modes, mr)
 		rep.samples = append(rep.samples, groups)
-		_ = mi
 	}
 	for n := range names {
 		rep.Metrics = append(rep.Metrics, n)

@@ -28,7 +28,6 @@ type workload struct {
 	mu       sync.Mutex // guards the fields below
 	execs    []Execution
 	records  []Record
-	events   []string
 	timeline []KeepupSample
 	real     time.Duration
 	virtual  float64
