@@ -126,6 +126,14 @@ func (t *tracer) loop() (Status, error) {
 			t.fail(err)
 		}
 	}
+	// Trees whose last process the tracer never saw leave (a thread
+	// that vanished without an exit report) still hold their launcher's
+	// pidfd and listener: a long-lived supervisor (Serve) must not keep them.
+	for _, th := range t.threads {
+		if th.tree != nil && th.tree.procs > 0 {
+			th.tree.close()
+		}
+	}
 	switch {
 	case t.fatal != nil:
 		return t.status, t.fatal

@@ -111,11 +111,6 @@ type span struct{ start, end uint64 }
 // spans is a sorted set of disjoint ranges.
 type spans []span
 
-func (s spans) contains(a uint64) bool {
-	i := sort.Search(len(s), func(i int) bool { return s[i].end > a })
-	return i < len(s) && s[i].start <= a
-}
-
 // add returns s with [start, end) added (merged with neighbours).
 func (s spans) add(start, end uint64) spans {
 	if start >= end {
