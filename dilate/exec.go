@@ -257,7 +257,7 @@ func (in *injector) waitSyscallStop() error {
 			return nil
 		}
 		if sig != syscall.SIGTRAP && uint32(ws)>>16 == 0 {
-			in.sigs = append(in.sigs, int(sig))
+			in.hold(sig)
 		}
 		if err := linux.PtraceSyscall(in.tid, 0); err != nil {
 			return errGone
@@ -295,6 +295,12 @@ func (in *injector) call(nr uint64, args ...uint64) (uint64, error) {
 // its filter hands to listener (USER_NOTIF), and answers that notification
 // by installing a copy of src in the tracee: it returns the descriptor's
 // number there.
+//
+// The tracee waits on the listener interruptibly: a signal sent to it
+// meanwhile withdraws the notification, stops it (signal-delivery-stop,
+// the signal is held back like every other during an injection) and makes
+// the call again, which notifies again. The fd is installed once and the
+// answer repeated until a notification takes it.
 func (in *injector) callForFd(listener, src *os.File) (uint64, error) {
 	r := in.saved
 	r.Rax, r.Orig_rax, r.Rip = sysClose, sysClose, in.insn
@@ -311,34 +317,107 @@ func (in *injector) callForFd(listener, src *os.File) (uint64, error) {
 	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
 		return 0, errGone
 	}
-	n, err := linux.SeccompNotifRecv(int(listener.Fd()), notifTimeout)
-	if err != nil {
-		return 0, fmt.Errorf("waiting for the clock-fd notification: %w", err)
+	lfd := int(listener.Fd())
+	installed := -1
+	deadline := time.Now().Add(notifTimeout)
+	for {
+		n, err := linux.SeccompNotifRecv(lfd, notifPoll)
+		switch {
+		case err == nil && (int(n.Pid) != in.tid || n.Data.Nr != sysClose || n.Arg(0) != clockFdMagic || n.Arg(1) != clockFdMagic2):
+			// Not ours (another program of the tree closing that very
+			// number): let it run, and wait on for ours.
+			_ = linux.SeccompNotifContinue(lfd, n.ID)
+			continue
+		case err == nil:
+			if installed < 0 {
+				if installed, err = linux.SeccompNotifAddFd(lfd, n.ID, int(src.Fd())); errors.Is(err, linux.ErrNotifGone) {
+					installed = -1
+					continue // interrupted: it comes again
+				} else if err != nil {
+					return 0, fmt.Errorf("handing the clock page to the tracee: %w", err)
+				}
+			}
+			if err := linux.SeccompNotifReturn(lfd, n.ID, int64(installed)); errors.Is(err, linux.ErrNotifGone) {
+				continue
+			} else if err != nil {
+				return 0, fmt.Errorf("handing the clock page to the tracee: %w", err)
+			}
+			if err := in.waitSyscallStop(); err != nil { // syscall-exit stop
+				return 0, err
+			}
+			if err := linux.PtraceGetRegs(in.tid, &r); err != nil {
+				return 0, errGone
+			}
+			if e := retErrno(&r); e != 0 {
+				return 0, fmt.Errorf("clock-fd notification: %w", syscall.Errno(e))
+			}
+			return r.Rax, nil
+		case !errors.Is(err, linux.ErrNotifGone):
+			return 0, fmt.Errorf("waiting for the clock-fd notification: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("waiting for the clock-fd notification: %w (none in %v)", linux.ErrNotifGone, notifTimeout)
+		}
+		// None yet: the tracee may have stopped on the way (a signal
+		// interrupted its wait); let it go on to make the call again.
+		if err := in.pollStop(); err != nil {
+			return 0, err
+		}
 	}
-	if int(n.Pid) != in.tid || n.Data.Nr != sysClose || n.Arg(0) != clockFdMagic || n.Arg(1) != clockFdMagic2 {
-		// Not ours (a program closing that very number): let it run.
-		_ = linux.SeccompNotifContinue(int(listener.Fd()), n.ID)
-		return 0, fmt.Errorf("waiting for the clock-fd notification: got %v instead", &n)
-	}
-	if _, err := linux.SeccompNotifAddFdSend(int(listener.Fd()), n.ID, int(src.Fd())); err != nil {
-		return 0, fmt.Errorf("handing the clock page to the tracee: %w", err)
-	}
-	if err := in.waitSyscallStop(); err != nil { // syscall-exit stop
-		return 0, err
-	}
-	if err := linux.PtraceGetRegs(in.tid, &r); err != nil {
-		return 0, errGone
-	}
-	if e := retErrno(&r); e != 0 {
-		return 0, fmt.Errorf("clock-fd notification: %w", syscall.Errno(e))
-	}
-	return r.Rax, nil
 }
+
+// pollStop takes a pending stop of the tracee, if any, holding back its
+// signal, and resumes it to its next syscall stop.
+func (in *injector) pollStop() error {
+	tid, ws, err := linux.PtraceWaitTidNoHang(in.tid)
+	if err != nil {
+		return errGone
+	}
+	if tid == 0 {
+		return nil
+	}
+	if ws.Exited() || ws.Signaled() {
+		_ = in.t.handle(in.tid, ws)
+		return errGone
+	}
+	if !ws.Stopped() {
+		return nil
+	}
+	if sig := ws.StopSignal(); sig != syscall.SIGTRAP && sig != syscall.SIGTRAP|0x80 && uint32(ws)>>16 == 0 {
+		in.hold(sig)
+	}
+	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
+		return errGone
+	}
+	return nil
+}
+
+// hold keeps a signal that stopped the tracee during an injection, to be
+// delivered when the program resumes (finish). A standard signal is held
+// once, as the kernel keeps it pending once.
+func (in *injector) hold(sig syscall.Signal) {
+	if sig < sigRTMin {
+		for _, s := range in.sigs {
+			if s == int(sig) {
+				return
+			}
+		}
+	}
+	in.sigs = append(in.sigs, int(sig))
+}
+
+// sigRTMin is the first real-time signal (the kernel's; libc reserves a few).
+const sigRTMin = syscall.Signal(32)
 
 // notifTimeout bounds the wait for a notification the supervisor itself
 // caused (it comes in microseconds; only a tracee killed meanwhile never
-// sends it).
-const notifTimeout = 2 * time.Second
+// sends it, or one so flooded with signals that every wait is
+// interrupted, whose clock reads are then trapped); notifPoll is how often
+// the wait looks at the tracee.
+const (
+	notifTimeout = 2 * time.Second
+	notifPoll    = time.Millisecond
+)
 
 // finish restores the registers of the execve exit and lets the program start.
 func (in *injector) finish() error {

@@ -3,9 +3,11 @@ package dilate
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -452,4 +454,83 @@ print(bad)`
 	if strings.TrimSpace(string(b)) != "0" {
 		t.Errorf("CPU-time readings stepped back %s times", strings.TrimSpace(string(b)))
 	}
+}
+
+// TestExecsUnderSignalStorm: the clock page reaches every program of a
+// tree even while signals keep interrupting both sides of its hand-over:
+// the supervisor's threads (a Go process takes signals on any thread: an
+// ioctl answering the notification is restarted) and the tracees (their
+// wait on the listener is interrupted, and the call made again), the
+// supervisor's every 50 us, the tracees' every millisecond. Every exec
+// gets the replacement vDSO: no clock read is trapped.
+func TestExecsUnderSignalStorm(t *testing.T) {
+	testutil.MustRoot(t)
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	const n = 100
+	sup, err := Start(Config{Args: []string{"/bin/sh", "-c", fmt.Sprintf("i=0; while [ $i -lt %d ]; do date +%%s%%N; i=$((i+1)); done", n)},
+		Clock: newClock(t, "2", ""), Stdout: out, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	storm := make(chan int)
+	go func() {
+		sent, round := 0, 0
+		defer func() { storm <- sent }()
+		self := os.Getpid()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
+				for _, e := range tasks {
+					if tid, err := strconv.Atoi(e.Name()); err == nil && syscall.Tgkill(self, tid, syscall.SIGURG) == nil {
+						sent++
+					}
+				}
+			}
+			if round++; round%20 == 0 { // the tracees every ~1 ms
+				sup.mu.Lock()
+				for tgid := range sup.tgids {
+					if syscall.Kill(tgid, syscall.SIGURG) == nil {
+						sent++
+					}
+				}
+				sup.mu.Unlock()
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	st, err := sup.Wait()
+	close(stop)
+	sent := <-storm
+	if err != nil || st != (Status{}) {
+		t.Fatalf("got %v, %v", st, err)
+	}
+	if b, _ := os.ReadFile(out.Name()); len(strings.Fields(string(b))) != n {
+		t.Errorf("date printed %d lines of %d: %q", len(strings.Fields(string(b))), n, b)
+	}
+	if got := sup.Stops()["clock_gettime"]; got > 0 {
+		t.Errorf("%d clock reads trapped under %d signals: the clock page did not reach every program", got, sent)
+	}
+	t.Logf("%d execs under %d signals", n, sent)
+}
+
+// testLogger logs at Warn and above to the test's log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }

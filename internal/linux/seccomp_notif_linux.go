@@ -12,7 +12,7 @@ import (
 )
 
 // SeccompUserNotif is the action that hands a syscall to the filter's
-// listener (the supervisor), which answers it (SeccompNotifAddFdSend).
+// listener (the supervisor), which answers it (SeccompNotifAddFd, SeccompNotifReturn).
 const SeccompUserNotif SeccompAction = unix.SECCOMP_RET_USER_NOTIF
 
 // ErrNotifGone reports a notification withdrawn before it was answered
@@ -107,12 +107,15 @@ func SeccompNotifRecv(listener int, timeout time.Duration) (SeccompNotif, error)
 	}
 }
 
-// SeccompNotifAddFdSend answers notification id by installing a copy of
-// srcfd (close-on-exec) in the notified process and returning its number
-// there as the syscall's result, atomically (SECCOMP_ADDFD_FLAG_SEND). It
-// returns that number.
-func SeccompNotifAddFdSend(listener int, id uint64, srcfd int) (int, error) {
-	a := seccompNotifAddfd{ID: id, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(srcfd), NewfdFlags: unix.O_CLOEXEC}
+// SeccompNotifAddFd installs a copy of srcfd (close-on-exec) in the task
+// waiting on notification id and returns its number there; the syscall
+// goes on waiting for its answer (SeccompNotifReturn). Unlike the atomic
+// SECCOMP_ADDFD_FLAG_SEND, it survives a signal interrupting the ioctl:
+// the kernel, restarting it, finds the notification still unanswered
+// (with FLAG_SEND the restarted ioctl finds it answered, fails with
+// EINPROGRESS, and the task's syscall has returned 0 without the fd).
+func SeccompNotifAddFd(listener int, id uint64, srcfd int) (int, error) {
+	a := seccompNotifAddfd{ID: id, Srcfd: uint32(srcfd), NewfdFlags: unix.O_CLOEXEC}
 	for {
 		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_ADDFD, uintptr(unsafe.Pointer(&a)))
 		switch e {
@@ -121,9 +124,28 @@ func SeccompNotifAddFdSend(listener int, id uint64, srcfd int) (int, error) {
 		case unix.EINTR:
 			continue
 		case unix.ENOENT:
-			return -1, fmt.Errorf("answering seccomp notification: %w", ErrNotifGone)
+			return -1, fmt.Errorf("adding an fd to a seccomp notification: %w", ErrNotifGone)
 		}
 		return -1, syscallErr("ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)", e)
+	}
+}
+
+// SeccompNotifReturn answers notification id: its syscall returns val.
+// ErrNotifGone: the task is no longer waiting on it (killed, or
+// interrupted by a signal, after which it makes the call again).
+func SeccompNotifReturn(listener int, id uint64, val int64) error {
+	r := seccompNotifResp{ID: id, Val: val}
+	for {
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&r)))
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.ENOENT:
+			return fmt.Errorf("answering seccomp notification: %w", ErrNotifGone)
+		}
+		return syscallErr("ioctl(SECCOMP_IOCTL_NOTIF_SEND)", e)
 	}
 }
 
