@@ -57,7 +57,7 @@ func (in *initProc) handle(c *net.UnixConn) {
 	if oerr := setOOMScoreAdj(in.oom.child); oerr != nil {
 		in.log.Warn("reset oom_score_adj for launch", "err", oerr)
 	}
-	pid, err := in.sandbox.launch(in.launcher, &Process{Argv: req.Argv, Env: req.Env, Dir: req.Dir, Files: stdio, TTY: req.TTY})
+	pid, err := in.sandbox.launch(in.launcher, &Process{Argv: req.Argv, Env: req.Env, Dir: execDir(req.Dir), Files: stdio, TTY: req.TTY})
 	if oerr := setOOMScoreAdj(in.oom.init); oerr != nil {
 		in.log.Warn("restore init oom_score_adj", "err", oerr)
 	}
@@ -111,4 +111,16 @@ func closeAll(fs []*os.File) {
 	for _, f := range fs {
 		f.Close()
 	}
+}
+
+// execDir is where a command runs in the node: the caller's directory
+// when the node sees it (the host's file system, read-only), else the
+// node's root, as a container runtime runs an exec in the container's
+// working directory. The node's /tmp, /var/tmp and /run are its own: a
+// caller working there would otherwise get "command not found".
+func execDir(dir string) string {
+	if dir == "" || isDir(dir) {
+		return dir
+	}
+	return "/"
 }

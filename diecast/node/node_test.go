@@ -254,3 +254,28 @@ func TestSignalsForwarded(t *testing.T) {
 		t.Errorf("status %+v, want exit 3 from the TERM trap", r.st)
 	}
 }
+
+// TestExecDirectory: a command runs in the caller's directory when the
+// node sees it, and in the node's root when it does not (a caller in the
+// host's /tmp, which the node's private /tmp hides: it got "command not
+// found" for every command).
+func TestExecDirectory(t *testing.T) {
+	n, _ := startTestNode(t, Limits{})
+	hostOnly := t.TempDir() // under the host's /tmp (or TMPDIR)
+	for _, tc := range []struct{ dir, want string }{
+		{"/usr/bin", "/usr/bin"},
+		{hostOnly, "/"},
+		{"/no/such/dir", "/"},
+	} {
+		var buf bytes.Buffer
+		r, w, _ := os.Pipe()
+		done := make(chan struct{})
+		go func() { buf.ReadFrom(r); close(done) }()
+		st, err := Exec("alpha", n.cfg.Socket, ExecOptions{Argv: []string{"/bin/sh", "-c", "pwd"}, Dir: tc.dir, Stdin: os.Stdin, Stdout: w, Stderr: os.Stderr})
+		w.Close()
+		<-done
+		if err != nil || st.Code != 0 || strings.TrimSpace(buf.String()) != tc.want {
+			t.Errorf("exec in %s: pwd %q, %+v, %v; want %s", tc.dir, buf.String(), st, err, tc.want)
+		}
+	}
+}
