@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/diecast/topology"
+	"github.com/vmux/vmux/rt/vclock"
 )
 
 // cpuTime is the process's user+system CPU time.
@@ -87,6 +88,7 @@ func BenchmarkCapacityFake(b *testing.B) {
 		b.Run("baseline-fakepair/"+name, func(b *testing.B) { pump(b, nil, Options{}, size, 256) })
 		b.Run("emulator/"+name, func(b *testing.B) { pump(b, compile(b, benchSpec), Options{}, size, 256) })
 		b.Run("emulator-nice-10/"+name, func(b *testing.B) { pump(b, compile(b, benchSpec), Options{Nice: -10}, size, 256) })
+		b.Run("emulator-virtual/"+name, func(b *testing.B) { pump(b, compile(b, benchSpec), virtualAt1(b), size, 256) })
 	}
 }
 
@@ -138,4 +140,12 @@ func BenchmarkLatencyFake(b *testing.B) {
 	b.Run("baseline-fakepair", func(b *testing.B) { pingPong(b, nil, Options{}) })
 	b.Run("emulator", func(b *testing.B) { pingPong(b, compile(b, benchSpec), Options{}) })
 	b.Run("emulator-nice-10", func(b *testing.B) { pingPong(b, compile(b, benchSpec), Options{Nice: -10}) })
+	b.Run("emulator-virtual", func(b *testing.B) { pingPong(b, compile(b, benchSpec), virtualAt1(b)) })
+}
+
+// virtualAt1 is the emulator's virtual-time mode (a dilated experiment's)
+// on a clock at k = 1, so that its figures compare with real time's.
+func virtualAt1(b *testing.B) Options {
+	_, v := vclockAt(b, vclock.TDF{Num: 1, Den: 1})
+	return Options{Clock: v}
 }
