@@ -2,11 +2,13 @@ package netd
 
 import (
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +63,9 @@ func fastDaemon(t testing.TB) string {
 	return fastExe
 }
 
+// upSeq numbers the experiments a test process brings up.
+var upSeq atomic.Int64
+
 func upWith(t testing.TB, specTmpl string, o UpOptions) *State {
 	t.Helper()
 	testutil.MustRoot(t)
@@ -70,8 +75,14 @@ func upWith(t testing.TB, specTmpl string, o UpOptions) *State {
 			name += string(r)
 		}
 	}
+	// Names are unique in the test process (a test may bring up several
+	// experiments, a subtest's name is long): a counter, and a hash of
+	// what does not fit.
+	name += fmt.Sprint(upSeq.Add(1))
 	if len(name) > 32 {
-		name = name[:32]
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		name = fmt.Sprintf("%s%08x", name[:24], h.Sum32())
 	}
 	p := filepath.Join(t.TempDir(), "spec.yaml")
 	if err := os.WriteFile(p, []byte(fmt.Sprintf(specTmpl, name)), 0o644); err != nil {

@@ -123,7 +123,9 @@ func SeccompNotifAddFd(listener int, id uint64, srcfd int) (int, error) {
 			return int(r), nil
 		case unix.EINTR:
 			continue
-		case unix.ENOENT:
+		case unix.ENOENT, unix.ESRCH:
+			// ESRCH: the task's wait was interrupted (a signal) before
+			// it took the fd; it makes the call again.
 			return -1, fmt.Errorf("adding an fd to a seccomp notification: %w", ErrNotifGone)
 		}
 		return -1, syscallErr("ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)", e)
