@@ -113,6 +113,7 @@ type daemon struct {
 	nodes []*node.Node
 	emu   *netem.Emulator
 	dil   *dilation // a dilated experiment's clock and supervisor; nil otherwise
+	tcp   *tcpPause // a dilated experiment's TCP freeze across pauses; nil otherwise
 	// domains are the nodes' CPU shares for the supervisor, by node index.
 	domains []*dilate.Domain
 	done    chan struct{}
@@ -240,7 +241,14 @@ func bringUp(name, launcher string, lead time.Duration, writable []string, logf 
 		return d, err
 	}
 	if d.dil != nil {
-		follow := d.followClock
+		d.tcp = newTCPPause(d)
+		d.st.TCPFreeze = d.tcp.state()
+		before := d.tcp.before
+		follow := func(p vclock.Params) {
+			d.followClock(p)
+			d.tcp.after(p)
+		}
+		d.dil.beforeChange.Store(&before)
 		d.dil.onChange.Store(&follow)
 	}
 	d.wg.Add(1)
@@ -390,6 +398,9 @@ func (d *daemon) watch(n *node.Node) {
 // teardown stops the emulator and every node, then removes the run dir.
 func (d *daemon) teardown() {
 	close(d.done)
+	if d.tcp != nil {
+		d.tcp.close() // first: a process waiting for a held socket cannot be killed
+	}
 	if d.emu != nil {
 		d.emu.Close()
 	}

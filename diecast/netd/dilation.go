@@ -33,8 +33,10 @@ type dilation struct {
 	sup   *dilate.Supervisor
 	log   *slog.Logger
 	// onChange runs after every change `vmux clock` makes (the daemon's
-	// followClock, once everything is up).
-	onChange atomic.Pointer[func(vclock.Params)]
+	// followClock, once everything is up); beforeChange before it (the
+	// TCP freeze of a pause).
+	onChange     atomic.Pointer[func(vclock.Params)]
+	beforeChange atomic.Pointer[func(string, vclock.Params)]
 
 	mu    sync.Mutex // guards conns
 	conns []*net.UnixConn
@@ -57,7 +59,12 @@ func startDilation(name string, k vclock.TDF, log *slog.Logger) (*dilation, erro
 			(*f)(p)
 		}
 	}
-	if x.ctl, err = clock.Serve(clk, clock.ServeOptions{Name: name, Kind: clock.KindExperiment, Logger: log, OnChange: notify}); err != nil {
+	before := func(op string, cur vclock.Params) {
+		if f := x.beforeChange.Load(); f != nil {
+			(*f)(op, cur)
+		}
+	}
+	if x.ctl, err = clock.Serve(clk, clock.ServeOptions{Name: name, Kind: clock.KindExperiment, Logger: log, OnChange: notify, BeforeChange: before}); err != nil {
 		x.close()
 		if errors.Is(err, clock.ErrNameInUse) {
 			return nil, fmt.Errorf("experiment clock: %w (a `vmux run --name %s` is running: stop it or rename the experiment)", err, name)

@@ -57,6 +57,11 @@ type State struct {
 	// PidNS is the daemon's pid namespace (inode): the pids here mean
 	// something only there (pidns.go).
 	PidNS uint64 `json:"pid_ns,omitempty"`
+	// TCPFreeze says whether a pause of a dilated experiment's clock
+	// freezes the nodes' TCP sockets ("on") or not, and why ("off (...)").
+	TCPFreeze string `json:"tcp_freeze,omitempty"`
+	// LastFreeze is what the last pause froze.
+	LastFreeze *FreezeReport `json:"last_freeze,omitempty"`
 }
 
 // Proc identifies a process across pid reuse.

@@ -26,6 +26,10 @@ type Status struct {
 	// Clock is a dilated experiment's clock as its owner (the daemon)
 	// answers: the factor in force, paused or not, virtual now.
 	Clock *clock.Status `json:"clock,omitempty"`
+	// TCPFreeze says whether a pause of the clock freezes the nodes' TCP
+	// ("on", or "off (why)"), and LastFreeze what the last pause froze.
+	TCPFreeze  string        `json:"tcp_freeze,omitempty"`
+	LastFreeze *FreezeReport `json:"last_freeze,omitempty"`
 	// Config lists every directed link with its parameters as written
 	// (virtual) and as applied (real: scaled by the factor in force, the
 	// clock's for a dilated experiment).
@@ -59,7 +63,7 @@ func GetStatus(name string) (*Status, error) {
 		return nil, err
 	}
 	s := &Status{Name: st.Name, TDF: st.TDF, Subnet: st.Subnet, Ready: st.Ready, DaemonPid: st.Daemon.Pid,
-		DaemonAlive: st.DaemonAlive(), Created: st.Created, Log: st.LogFile}
+		DaemonAlive: st.DaemonAlive(), Created: st.Created, Log: st.LogFile, TCPFreeze: st.TCPFreeze, LastFreeze: st.LastFreeze}
 	for _, n := range st.Nodes {
 		s.Nodes = append(s.Nodes, NodeStatus{NodeState: n, Alive: node.Running(n.Pid, n.StartTime)})
 	}

@@ -98,6 +98,8 @@ type Emulator struct {
 	wbufs    [][]byte // write buffers with room to coalesce
 	wout     [][]byte
 
+	watch watches // flows whose first delivery someone waits for (watch.go)
+
 	vt      *vtime // virtual mode (Options.Clock); nil: real time
 	vtSeq   uint64 // the clock sequence the leads were set at (scheduler only)
 	waker   *linux.Waker

@@ -62,7 +62,9 @@ func (e *Emulator) schedule() {
 		e.mu.Unlock()
 
 		e.lateness(batch, now)
+		e.match(batch)
 		e.deliver(batch)
+		e.signal()
 		if e.closed.Load() {
 			return
 		}

@@ -150,6 +150,13 @@ func printStatus(w io.Writer, s *netd.Status) {
 		}
 		fmt.Fprintf(w, "  clock: tdf %s, %s, virtual now %s (monotonic %.6f s)\n", c.TDF, state,
 			time.Unix(0, c.VirtRealtime).Local().Format(time.RFC3339Nano), float64(c.VirtMonotonic)/1e9)
+		if s.TCPFreeze != "" {
+			last := ""
+			if s.LastFreeze != nil {
+				last = "; last pause: " + s.LastFreeze.String()
+			}
+			fmt.Fprintf(w, "  tcp freeze: %s%s\n", s.TCPFreeze, last)
+		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NODE\tADDRESS\tINIT PID\tALIVE\tCPU\tMEMORY")

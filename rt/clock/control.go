@@ -84,6 +84,14 @@ type ServeOptions struct {
 	// OnChange, if set, is called after every change the socket made
 	// (with the new parameters), e.g. to wake readers at once.
 	OnChange func(vclock.Params)
+	// BeforeChange, if set, is called before the socket changes the clock,
+	// with the request's op ("set", "pause" or "resume") and the
+	// parameters in force, e.g. to get ready for a pause before anyone
+	// sees it (diecast/netd freezes TCP sockets there). The answer waits
+	// for it. Changes through the socket are serialised: one request's
+	// BeforeChange, change and OnChange all run before the next one's
+	// BeforeChange.
+	BeforeChange func(op string, cur vclock.Params)
 }
 
 // Server is a clock's control socket.
@@ -94,6 +102,8 @@ type Server struct {
 	sem  chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+	// chg serialises the changes (hooks included) requests make.
+	chg sync.Mutex
 }
 
 // Serve starts answering control requests for c on "@vmux-clock-NAME".
@@ -192,16 +202,28 @@ func (s *Server) answer(conn *net.UnixConn) Status {
 		}
 	}
 	var p vclock.Params
+	var k vclock.TDF
 	switch req.Op {
 	case "status":
 		return s.status()
 	case "set":
-		k, err := vclock.ParseTDF(req.TDF)
-		if err != nil {
+		if k, err = vclock.ParseTDF(req.TDF); err != nil {
 			return fail(err)
 		}
-		p, err = s.c.SetTDF(k)
-		if err != nil {
+	case "pause", "resume":
+	default:
+		return fail(fmt.Errorf("%w: unknown op %q", ErrProtocol, req.Op))
+	}
+	s.chg.Lock()
+	defer s.chg.Unlock()
+	if s.o.BeforeChange != nil {
+		if cur, err := s.c.Load(); err == nil {
+			s.o.BeforeChange(req.Op, cur)
+		}
+	}
+	switch req.Op {
+	case "set":
+		if p, err = s.c.SetTDF(k); err != nil {
 			return fail(err)
 		}
 	case "pause":
@@ -212,8 +234,6 @@ func (s *Server) answer(conn *net.UnixConn) Status {
 		if p, err = s.c.Resume(); err != nil {
 			return fail(err)
 		}
-	default:
-		return fail(fmt.Errorf("%w: unknown op %q", ErrProtocol, req.Op))
 	}
 	s.o.Logger.Info("clock changed", "clock", s.o.Name, "op", req.Op, "tdf", p.TDF.String(), "paused", p.Paused, "by", cred.Pid)
 	if s.o.OnChange != nil {
