@@ -1,12 +1,37 @@
 package tcpfreeze
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmux/vmux/rt/reexec"
 )
+
+// holderRole freezes the sockets in flight of netns args[0] held by
+// process args[1], says how many, and waits to be killed.
+const holderRole = "tcpfreeze-test-holder"
+
+func init() {
+	reexec.Register(holderRole, func(args []string) int {
+		pid, _ := strconv.Atoi(args[1])
+		f, err := Freeze([]Target{{Name: "a", Netns: args[0], Pids: []int{pid}}}, Options{})
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		fmt.Println("held", f.Stats().Held)
+		select {}
+	})
+}
+
+func TestMain(m *testing.M) {
+	reexec.Init()
+	os.Exit(m.Run())
+}
 
 // threads counts this process's OS threads.
 func threads(t testing.TB) int {

@@ -71,3 +71,16 @@ func TestParseTableErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInUse(t *testing.T) {
+	const s = "sockets: used 3\nTCP: inuse 2 orphan 848 tw 0 alloc 849 mem 799\nUDP: inuse 0 mem 0\n"
+	if n, err := parseInUse(s, "TCP:"); n != 2 || err != nil {
+		t.Errorf("TCP: %d %v", n, err)
+	}
+	if n, err := parseInUse("TCP6: inuse 0\n", "TCP6:"); n != 0 || err != nil {
+		t.Errorf("TCP6: %d %v", n, err)
+	}
+	if _, err := parseInUse(s, "TCP6:"); err == nil {
+		t.Error("missing line parsed")
+	}
+}
