@@ -56,6 +56,8 @@ func DaemonMain(name string) int {
 	os.Unsetenv(dilateEnv)
 	lead, _ := time.ParseDuration(os.Getenv(leadEnv))
 	os.Unsetenv(leadEnv)
+	noFreeze := os.Getenv(noFreezeEnv) == "1"
+	os.Unsetenv(noFreezeEnv)
 	writable := takeWritable()
 	ready := os.NewFile(readyFd, "ready")
 	logf, err := openLog(name)
@@ -82,7 +84,7 @@ func DaemonMain(name string) int {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	d, err := bringUp(name, launcher, lead, writable, logf, log)
+	d, err := bringUp(name, launcher, lead, writable, noFreeze, logf, log)
 	if err != nil {
 		log.Error("bring-up failed", "err", err)
 		leave()
@@ -149,7 +151,7 @@ func (a *asyncClose) Close() error {
 // few cgroup and netlink writes; more than a few in parallel only contend.
 const startWorkers = 8
 
-func bringUp(name, launcher string, lead time.Duration, writable []string, logf *os.File, log *slog.Logger) (*daemon, error) {
+func bringUp(name, launcher string, lead time.Duration, writable []string, noFreeze bool, logf *os.File, log *slog.Logger) (*daemon, error) {
 	nw, err := topology.Load(specPath(name))
 	if err != nil {
 		return nil, err
@@ -241,7 +243,7 @@ func bringUp(name, launcher string, lead time.Duration, writable []string, logf 
 		return d, err
 	}
 	if d.dil != nil {
-		d.tcp = newTCPPause(d)
+		d.tcp = newTCPPause(d, noFreeze)
 		d.st.TCPFreeze = d.tcp.state()
 		before := d.tcp.before
 		follow := func(p vclock.Params) {

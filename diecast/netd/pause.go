@@ -2,6 +2,7 @@ package netd
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -78,6 +79,10 @@ func (r *freezeRound) halt() {
 	r.stop, r.done = nil, nil
 }
 
+// errFreezeDisabled is why pauses do not freeze TCP when
+// UpOptions.NoTCPFreeze asked so.
+var errFreezeDisabled = errors.New("disabled at bring-up")
+
 // Limits of the freeze.
 const (
 	freezeMax = 256 // sockets held per pause (each an OS thread asleep in the kernel)
@@ -91,9 +96,15 @@ const (
 )
 
 // newTCPPause probes the kernel; a kernel without the mechanism gets
-// pauses without the freeze, logged and shown by vmux net status.
-func newTCPPause(d *daemon) *tcpPause {
+// pauses without the freeze, logged and shown by vmux net status, as does
+// an experiment brought up with UpOptions.NoTCPFreeze (off).
+func newTCPPause(d *daemon, off bool) *tcpPause {
 	t := &tcpPause{d: d, log: d.log, rtts: map[[2]int]time.Duration{}}
+	if off {
+		t.off = errFreezeDisabled
+		d.log.Info("tcp freeze off (asked): pauses will let the nodes' TCP time out and retransmit")
+		return t
+	}
 	if err := tcpfreeze.Probe(); err != nil {
 		t.off = err
 		d.log.Warn("tcp freeze off: pauses will let the nodes' TCP time out and retransmit", "err", err)

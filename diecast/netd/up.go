@@ -37,6 +37,10 @@ type UpOptions struct {
 	// same paths (a node's file system is otherwise read-only; its /tmp is
 	// its own memory): a workload's scratch space, results, a disk.
 	Writable []string
+	// NoTCPFreeze turns off the TCP freeze of a dilated experiment's
+	// pauses (pause.go): the nodes' TCP then times out and retransmits
+	// across a pause. For baselines (docs/benchmarks.md).
+	NoTCPFreeze bool
 }
 
 // Up is UpContext without cancellation.
@@ -204,6 +208,9 @@ func startDaemon(ctx context.Context, name string, o UpOptions) error {
 	if o.Lead > 0 {
 		cmd.Env = append(cmd.Env, leadEnv+"="+o.Lead.String())
 	}
+	if o.NoTCPFreeze {
+		cmd.Env = append(cmd.Env, noFreezeEnv+"=1")
+	}
 	wenv, err := writableEnviron(o.Writable)
 	if err != nil {
 		return err
@@ -263,10 +270,12 @@ func startDaemon(ctx context.Context, name string, o UpOptions) error {
 // what it started before it is killed (Down then removes the rest).
 const cancelGrace = 3 * time.Second
 
-// dilateEnv and leadEnv carry UpOptions.Dilate and Lead to the daemon.
+// dilateEnv, leadEnv and noFreezeEnv carry UpOptions.Dilate, Lead and
+// NoTCPFreeze to the daemon.
 const (
-	dilateEnv = "VMUX_NET_DILATE"
-	leadEnv   = "VMUX_NET_LEAD"
+	dilateEnv   = "VMUX_NET_DILATE"
+	leadEnv     = "VMUX_NET_LEAD"
+	noFreezeEnv = "VMUX_NET_NO_TCP_FREEZE"
 )
 
 func logTail(name string) string {

@@ -2,19 +2,24 @@ package tcpfreeze
 
 import (
 	"bufio"
+	"errors"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vmux/vmux/internal/testutil"
 	"github.com/vmux/vmux/rt/reexec"
+	"golang.org/x/sys/unix"
 )
 
 // TestFreezeHolderKilled: when the process holding the locks dies (kill
 // -9: the daemon crashing), the kernel ends its sleeping setsockopts and
-// the sockets are unlocked at once.
+// the sockets are unlocked at once; the holder leaves no process behind
+// and the connection carries data again.
 func TestFreezeHolderKilled(t *testing.T) {
 	testutil.MustRoot(t)
 	p := newPair(t, 10*time.Millisecond)
@@ -46,12 +51,52 @@ func TestFreezeHolderKilled(t *testing.T) {
 		t.Fatal("the holder's socket is not locked")
 	}
 	killed := time.Now()
-	cmd.Process.Kill()
-	cmd.Wait()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("the holder exited 0: it was not killed")
+	}
 	for conn.infoBlocks(t) {
 		if time.Since(killed) > 2*time.Second {
 			t.Fatal("still locked 2 s after the holder died")
 		}
 	}
 	t.Logf("unlocked %v after kill -9", time.Since(killed))
+	if err := syscall.Kill(cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("holder %d still there after kill -9 and wait: %v", cmd.Process.Pid, err)
+	}
+	// The connection works: once the forwarder runs again, what the
+	// sender writes is acknowledged (its send queue drains).
+	p.resume()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		info, err := tcpInfo(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Unacked < 64 && info.Retransmits == 0 && info.State == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection not flowing 2 s after the resume: %+v", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tcpInfo reads c's tcp_info.
+func tcpInfo(c *net.TCPConn) (*unix.TCPInfo, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var info *unix.TCPInfo
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return nil, err
+	}
+	return info, ierr
 }

@@ -33,6 +33,7 @@ disk shares) joined by a user-space link emulator. Needs root.`,
 func newNetUpCmd() *cobra.Command {
 	var (
 		dilate, asJSON bool
+		noFreeze       bool
 		lead           time.Duration
 	)
 	c := &cobra.Command{
@@ -45,7 +46,7 @@ during the bring-up tears down whatever was started.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t0 := time.Now()
-			st, err := netd.UpContext(cmd.Context(), args[0], netd.UpOptions{Dilate: dilate, Lead: lead})
+			st, err := netd.UpContext(cmd.Context(), args[0], netd.UpOptions{Dilate: dilate, Lead: lead, NoTCPFreeze: noFreeze})
 			if err != nil {
 				return err
 			}
@@ -75,6 +76,7 @@ during the bring-up tears down whatever was started.`,
 	}
 	c.Flags().BoolVar(&dilate, "dilate", false, "run every node process under time dilation at the spec's tdf (vmux run), on one virtual clock")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the experiment's status as JSON (as net status --json does, plus the bring-up time)")
+	c.Flags().BoolVar(&noFreeze, "no-tcp-freeze", false, "with --dilate: do not freeze the nodes' TCP sockets across a clock pause (they then time out and retransmit; for baselines)")
 	c.Flags().DurationVar(&lead, "lead", 50*time.Microsecond, "deliver packets this much early into nodes to cancel part of the TUN crossing cost (~100us each way here); 0 keeps the model exact")
 	return c
 }
