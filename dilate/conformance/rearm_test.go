@@ -26,36 +26,10 @@ func TestClockChangesReachBlockedWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	py = strings.TrimSpace(string(out))
-	// Each program prints "ready" and its CLOCK_MONOTONIC reading (at
-	// k = 1 virtual equals real until the change: the clock starts at the
-	// real readings), waits 100 ms virtual once, and prints how late (ns,
-	// virtual) it woke; negative is early.
-	const prelude = "import ctypes, os, select, signal, threading, time\n" +
-		"class TS(ctypes.Structure): _fields_ = [('s', ctypes.c_long), ('ns', ctypes.c_long)]\n" +
-		"class ITS(ctypes.Structure): _fields_ = [('i', TS), ('v', TS)]\n" +
-		"libc = ctypes.CDLL(None)\n" +
-		"signal.signal(signal.SIGALRM, lambda *a: None)\n" +
-		"def tfd(interval, value, n):\n" +
-		"    fd = libc.timerfd_create(1, 0)\n" +
-		"    libc.timerfd_settime(fd, 0, ctypes.byref(ITS(TS(0, interval), TS(0, value))), None)\n" +
-		"    got = 0\n" +
-		"    while got < n: got += int.from_bytes(os.read(fd, 8), 'little')\n" +
-		"t = time.monotonic_ns(); print('ready', t, flush=True)\n"
-	const report = "\nprint('late', time.monotonic_ns() - t - 100000000, flush=True)"
-	waits := map[string]string{
-		"nanosleep-relative":  "libc.nanosleep(ctypes.byref(TS(0, 100000000)), None)",
-		"nanosleep-raw":       "libc.syscall(35, ctypes.byref(TS(0, 100000000)), None)",
-		"clock_nanosleep-abs": "time.sleep(0.1)",
-		"futex-abs":           "threading.Event().wait(0.1)",
-		"select":              "select.select([], [], [], 0.1)",
-		"poll":                "select.poll().poll(100)",
-		"timerfd-oneshot":     "tfd(0, 100000000, 1)",
-		"timerfd-periodic":    "tfd(25000000, 25000000, 4)",
-		"setitimer":           "signal.setitimer(signal.ITIMER_REAL, 0.1); signal.pause()",
-	}
+	waits := WaitPrograms()
 	ten, _ := vclock.ParseTDF("10")
-	for name, wait := range waits {
-		argv := []string{py, "-c", prelude + wait + report}
+	for name, prog := range waits {
+		argv := []string{py, "-c", prog}
 		for _, change := range []struct {
 			name     string
 			apply    func(c *clock.Clock)
@@ -110,10 +84,8 @@ func runBlockedWaitChange(t *testing.T, argv []string, apply func(c *clock.Clock
 	var start int64 // the program's monotonic reading as its wait began
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		b, _ := os.ReadFile(f.Name())
-		if fs := strings.Fields(string(b)); len(fs) >= 2 && fs[0] == "ready" {
-			if start, err = strconv.ParseInt(fs[1], 10, 64); err != nil {
-				t.Fatalf("output %q", b)
-			}
+		if w := ParseWait(b); w.Ready {
+			start = w.Start
 			break
 		}
 		if time.Now().After(deadline) {
@@ -129,7 +101,7 @@ func runBlockedWaitChange(t *testing.T, argv []string, apply func(c *clock.Clock
 	}
 	time.Sleep(max(0, 40*time.Millisecond-mono()))
 	b, _ := os.ReadFile(f.Name())
-	applied := !strings.Contains(string(b), "late")
+	applied := !ParseWait(b).Ended
 	before := mono()
 	if applied {
 		apply(clock)
@@ -139,14 +111,11 @@ func runBlockedWaitChange(t *testing.T, argv []string, apply func(c *clock.Clock
 	}
 	real := mono()
 	b, _ = os.ReadFile(f.Name())
-	fs := strings.Fields(string(b))
-	if len(fs) < 4 || fs[0] != "ready" || fs[2] != "late" {
+	w := ParseWait(b)
+	if !w.Ready || !w.Ended {
 		t.Fatalf("output %q", b)
 	}
-	late, err := strconv.ParseFloat(fs[3], 64)
-	if err != nil {
-		t.Fatalf("output %q", b)
-	}
+	late := float64(w.Late)
 	t.Logf("woke %.3f ms late (virtual), %v real, change %v into the wait", late/1e6, real, before)
 	if late < 0 {
 		t.Errorf("the wait ended %.3f ms early in virtual time", -late/1e6)
