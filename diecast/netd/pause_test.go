@@ -28,6 +28,25 @@ func tcpLog(t testing.TB, st *State) []string {
 	return out
 }
 
+// waitStream waits until node n has iperf3's data connection up (two
+// connections to port 5201 established: control and data; a loaded host
+// can take seconds to start a dilated client), then lets it run 1 s.
+func waitStream(t *testing.T, st *State, n string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _, _ := execIn(t, st, n, "ss", "-Htn", "state", "established", "( dport = :5201 )")
+		if strings.Count(strings.TrimSpace(out), "\n") >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("iperf3's stream not up in node %s after 20 s:\n%s", n, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+}
+
 var releasedRe = regexp.MustCompile(`tcp released after the resume".*? by_delivery=(\d+) by_timeout=(\d+)`)
 
 // releases sums the daemon's "tcp released" lines.
@@ -71,7 +90,7 @@ func TestPauseFreezesTCP(t *testing.T) {
 		}
 		done <- out
 	}()
-	time.Sleep(3 * time.Second)
+	waitStream(t, st, "a")
 	askClock(t, st.Name, clock.Request{Op: "pause"})
 	s, err = GetStatus(st.Name)
 	if err != nil {
@@ -109,13 +128,14 @@ func TestPauseFreezesTCP(t *testing.T) {
 // held, goes down completely (the daemon releases them first: a process
 // waiting for a held lock cannot be killed).
 func TestPauseDown(t *testing.T) {
+	testutil.MustHaveCommand(t, "ss")
 	testutil.MustHaveCommand(t, "iperf3")
 	st := upWith(t, clockSpec, UpOptions{Exe: fastDaemon(t), Dilate: true})
 	if _, _, es := execIn(t, st, "b", "iperf3", "-s", "-D", "-1"); es.Code != 0 {
 		t.Fatalf("iperf3 -s -D: %+v", es)
 	}
 	go tryExec(t, st, "a", "iperf3", "-c", "b", "-b", "40M", "-l", "8K", "-t", "5")
-	time.Sleep(3 * time.Second)
+	waitStream(t, st, "a")
 	askClock(t, st.Name, clock.Request{Op: "pause"})
 	s, err := GetStatus(st.Name)
 	if err != nil {
