@@ -351,6 +351,12 @@ func (t *tcpPause) release(r *freezeRound, k vclock.TDF, stop <-chan struct{}, d
 	wg.Wait()
 	select {
 	case <-stop:
+		// Paused again: the next resume's releaser takes over the sockets
+		// still held (the pause held again those released here that had
+		// data in flight).
+		if byAck+byTimeout > 0 {
+			t.log.Info("tcp released after the resume", "by_delivery", byAck, "by_timeout", byTimeout, "last_after", last, "paused_again", true)
+		}
 		return
 	default:
 	}

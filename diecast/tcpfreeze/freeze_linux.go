@@ -100,7 +100,7 @@ type Frozen struct {
 	arena  *linux.SockLockArena
 	next   int // the next unused slot
 	socks  []*held
-	byIno  map[uint64]*held // every socket ever held: a Frozen holds one once
+	byIno  map[uint64]*held // the last hold of each socket (one released may be held again, in a new slot)
 	st     Stats
 	closed bool
 }
@@ -133,8 +133,8 @@ func Freeze(targets []Target, o Options) (*Frozen, error) {
 }
 
 // Add holds the sockets of targets that have data in flight and are not
-// held yet (call it again while paused for those that started sending
-// since). It returns what this call did; errors are the tables it could
+// held (call it again while paused for those that started sending since;
+// a socket ReleaseSocket released is held again, under a new id). It returns what this call did; errors are the tables it could
 // not read (the other targets are still frozen).
 func (f *Frozen) Add(targets []Target) (Stats, error) {
 	f.op.Lock()
@@ -160,7 +160,7 @@ func (f *Frozen) Add(targets []Target) (Stats, error) {
 		f.mu.Lock()
 		closed := f.closed
 		for _, e := range ents {
-			if !e.inFlight() || !e.throughEmulator() || f.byIno[e.Inode] != nil && e.Inode != 0 {
+			if h := f.byIno[e.Inode]; !e.inFlight() || !e.throughEmulator() || h != nil && !h.released && e.Inode != 0 {
 				continue
 			}
 			st.InFlight++

@@ -156,7 +156,7 @@ func TestFreezeMax(t *testing.T) {
 
 // TestFreezeRelease: Release unlocks every socket, is idempotent, and
 // leaves no descriptor, uffd or thread behind; ReleaseSocket releases
-// one; Add after Release fails.
+// one, which Add holds again; Add after Release fails.
 func TestFreezeRelease(t *testing.T) {
 	testutil.MustRoot(t)
 	p := newPair(t, 10*time.Millisecond)
@@ -201,6 +201,14 @@ func TestFreezeRelease(t *testing.T) {
 		}
 		if len(f.Sockets()) != 2 {
 			t.Errorf("after one release: %v", f.Sockets())
+		}
+		// Released, still in flight: the next Add holds it again (a pause
+		// that takes over a resume's sockets).
+		if st, err := f.Add([]Target{p.target(0)}); err != nil || st.Held != 1 {
+			t.Errorf("Add after ReleaseSocket: %+v, %v; want the released socket held again", st, err)
+		}
+		if len(f.Sockets()) != 3 {
+			t.Errorf("after holding it again: %v", f.Sockets())
 		}
 		for range 2 {
 			if err := f.Release(); err != nil {
