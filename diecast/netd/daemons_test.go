@@ -177,8 +177,10 @@ func statusField(t *testing.T, pid int, key string) int {
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
+			if f := strings.Fields(v); len(f) > 0 { // "21600 kB" for sizes
+				n, _ := strconv.Atoi(f[0])
+				return n
+			}
 		}
 	}
 	t.Fatalf("process %d: no %s in status", pid, key)

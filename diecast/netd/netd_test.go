@@ -17,6 +17,7 @@ import (
 	"github.com/vmux/vmux/diecast/node"
 	"github.com/vmux/vmux/diecast/topology"
 	"github.com/vmux/vmux/internal/testutil"
+	"github.com/vmux/vmux/rt/clock"
 )
 
 // A 3-node star: every path is two links, 2 ms each way, 50 Mbit/s.
@@ -263,6 +264,37 @@ func TestDownAfterDaemonSIGKILL(t *testing.T) {
 	checkGone(t, st)
 	if err := Down(st.Name, time.Second); err != nil {
 		t.Errorf("second down (must be idempotent): %v", err)
+	}
+}
+
+// TestDownAfterDilatedDaemonSIGKILL: kill -9 of a dilated experiment's
+// daemon (its clock's owner and its processes' one supervisor) takes its
+// traced processes with it (a daemonized one included), and down removes
+// everything else.
+func TestDownAfterDilatedDaemonSIGKILL(t *testing.T) {
+	st := upWith(t, star3, UpOptions{Exe: fastDaemon(t), Dilate: true})
+	out, _, es := execIn(t, st, "a", "sh", "-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!")
+	if es.Code != 0 {
+		t.Fatalf("exec: %+v", es)
+	}
+	a, _ := st.Node("a")
+	sleeps := processesIn(t, a.NetnsInode)["sleep"]
+	if len(sleeps) != 1 || tracerTgid(t, sleeps[0]) != st.Daemon.Pid {
+		t.Fatalf("sleep %s in node a: host pids %v, want one traced by the daemon %d", strings.TrimSpace(out), sleeps, st.Daemon.Pid)
+	}
+	if err := syscall.Kill(st.Daemon.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for st.DaemonAlive() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := Down(st.Name, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, st)
+	testutil.CheckNoLeaks(t, testutil.Leaks{Pids: sleeps})
+	if _, err := clock.Find(st.Name); err == nil {
+		t.Errorf("the experiment's clock %s is still served", st.Name)
 	}
 }
 

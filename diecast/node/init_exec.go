@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vmux/vmux/internal/linux"
@@ -78,14 +79,23 @@ func (in *initProc) handle(c *net.UnixConn) {
 	} else {
 		sendReply(c, execReply{Pid: pid})
 	}
-	// Forward the client's signals; if it disconnects, kill the group.
+	// Forward the client's signals; if it disconnects while the command
+	// runs, kill the group. Once the command has exited, what it left in
+	// the background (a job of its shell, a daemon) runs on, as after an
+	// exec into a container.
+	var exited atomic.Bool
 	go func() {
 		b := make([]byte, 256)
 		for {
 			n, err := c.Read(b)
 			if err != nil || n == 0 {
-				_ = linux.Kill(-pid, syscall.SIGKILL)
+				if !exited.Load() {
+					_ = linux.Kill(-pid, syscall.SIGKILL)
+				}
 				return
+			}
+			if exited.Load() {
+				continue // the command is over: what it left runs on untouched
 			}
 			var s execSignal
 			if json.Unmarshal(b[:n], &s) == nil && s.Signal > 0 {
@@ -95,6 +105,7 @@ func (in *initProc) handle(c *net.UnixConn) {
 	}()
 	in.reap() // in case SIGCHLD fired before registration
 	ws := <-done
+	exited.Store(true)
 	r := execReply{Exited: true, Code: ws.ExitStatus()}
 	if ws.Signaled() {
 		r.Signal = int(ws.Signal())

@@ -279,3 +279,20 @@ func TestExecDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestBackgroundJobOutlivesExec: what a command leaves running in the
+// background when it exits (a shell's job, in the command's process
+// group) runs on after the exec returned, as after an exec into a
+// container; before, init killed the group when the client hung up.
+func TestBackgroundJobOutlivesExec(t *testing.T) {
+	n, _ := startTestNode(t, Limits{})
+	out, _, st := run(t, n, "sh", "-c", "sleep 30 </dev/null >/dev/null 2>&1 & echo $!")
+	if st.Code != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	pid := strings.TrimSpace(out)
+	time.Sleep(200 * time.Millisecond)
+	if _, _, st := run(t, n, "kill", "-0", pid); st.Code != 0 {
+		t.Errorf("the background sleep (pid %s in the node) died with its exec", pid)
+	}
+}
