@@ -72,18 +72,22 @@ links: [{ends: [a, b], latency: 10s}]
 		t.Fatal(err)
 	}
 	want := "/" + filepath.Join("vmux", st.Name, DaemonCgroup)
-	var memDir string
+	var limitFile string // the limit of the daemon's memory cgroup, v1 or v2
 	for _, l := range strings.Split(string(cg), "\n") {
-		if f := strings.SplitN(l, ":", 3); len(f) == 3 && (f[1] == "memory" || (f[0] == "0" && f[1] == "")) && strings.HasSuffix(f[2], want) {
-			memDir = f[2]
+		f := strings.SplitN(l, ":", 3)
+		switch {
+		case len(f) != 3 || !strings.HasSuffix(f[2], want):
+		case f[1] == "memory":
+			limitFile = filepath.Join("/sys/fs/cgroup/memory", f[2], "memory.limit_in_bytes")
+		case f[0] == "0" && f[1] == "":
+			limitFile = filepath.Join("/sys/fs/cgroup", f[2], "memory.max")
 		}
 	}
-	if memDir == "" {
+	if limitFile == "" {
 		t.Fatalf("daemon cgroups:\n%s\nwant memory in %s", cg, want)
 	}
-	lim, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", memDir, "memory.limit_in_bytes"))
-	if err == nil && strings.TrimSpace(string(lim)) != strconv.Itoa(DaemonMemory) {
-		t.Errorf("daemon memory limit %s, want %d", lim, DaemonMemory)
+	if lim, err := os.ReadFile(limitFile); err != nil || strings.TrimSpace(string(lim)) != strconv.Itoa(DaemonMemory) {
+		t.Errorf("daemon memory limit %q (%v), want %d", lim, err, DaemonMemory)
 	}
 	// The drops are counted where status shows them.
 	deadline := time.Now().Add(8 * time.Second)

@@ -226,7 +226,8 @@ func TestKernelThreadSource(t *testing.T) {
 	}
 }
 
-// TestMemJSON: pack --json reports the analysis and the store; verify
+// TestMemJSON: pack --json reports the analysis and the store, unpack
+// --json the files it wrote; verify
 // --json reports a failure as JSON too (and still exits non-zero).
 func TestMemJSON(t *testing.T) {
 	dir := t.TempDir()
@@ -245,6 +246,20 @@ func TestMemJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &p); err != nil || p.Store.Path != st || p.Store.FileBytes == 0 || p.TotalBytes == 0 {
 		t.Fatalf("pack --json (%v): %s", err, out)
+	}
+	// unpack --json lists the files written.
+	out, _, err = memRun(t, context.Background(), "mem", "unpack", "--json", "-o", filepath.Join(dir, "u"), st)
+	var u struct {
+		Outputs []struct {
+			Path  string `json:"path"`
+			Bytes int64  `json:"bytes"`
+		} `json:"outputs"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &u); err != nil || jerr != nil || len(u.Outputs) != 1 {
+		t.Fatalf("unpack --json (%v, %v): %s", err, jerr, out)
+	}
+	if fi, serr := os.Stat(u.Outputs[0].Path); serr != nil || fi.Size() != u.Outputs[0].Bytes {
+		t.Fatalf("unpack --json names %+v: %v", u.Outputs[0], serr)
 	}
 	data, _ := os.ReadFile(st)
 	data[len(data)/3] ^= 0x40

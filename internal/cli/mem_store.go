@@ -69,6 +69,7 @@ type packJSON struct {
 
 func newMemUnpackCmd() *cobra.Command {
 	var dir string
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "unpack STORE [-o DIR]",
 		Short: "Rebuild every source of a store, bit for bit",
@@ -104,6 +105,9 @@ planted there, a symlink included, is ever written through.`,
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), unpackJSON{Store: args[0], Dir: dir, Outputs: outs})
+			}
 			for _, o := range outs {
 				fmt.Fprintf(c.OutOrStdout(), "%s\t%d bytes", o.Path, o.Bytes)
 				if o.Regions != "" {
@@ -115,7 +119,15 @@ planted there, a symlink included, is ever written through.`,
 		},
 	}
 	c.Flags().StringVarP(&dir, "output", "o", "", "directory to write into (default STORE.d)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the files written as JSON")
 	return c
+}
+
+// unpackJSON is what unpack --json prints.
+type unpackJSON struct {
+	Store   string         `json:"store"`
+	Dir     string         `json:"dir"`
+	Outputs []store.Output `json:"outputs"`
 }
 
 func newMemVerifyCmd() *cobra.Command {
