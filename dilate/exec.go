@@ -9,11 +9,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vmux/vmux/dilate/vdso"
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/ptrace"
 )
 
 // mmap/open constants for the injected calls (x86-64 Linux ABI).
@@ -74,15 +74,16 @@ func (t *tracer) injectAtExec(th *thread) error {
 	if regs.Cs != userCS64 {
 		return ErrUnsupportedABI
 	}
-	in := &injector{tid: th.tid, t: t}
 	// Finish the execve itself: inject from its syscall-exit stop.
-	if err := in.resumeToSyscallStop(); err != nil {
-		return err
+	held, err := ptrace.ResumeToSyscallStop(th.tid)
+	if err != nil {
+		return (&injector{t: t}).check(err)
 	}
-	if err := linux.PtraceGetRegs(th.tid, &in.saved); err != nil {
+	var saved linux.Regs
+	if err := linux.PtraceGetRegs(th.tid, &saved); err != nil {
 		return errGone
 	}
-	ehdrAt, realBase, err := findAuxv(th.tid, in.saved.Rsp)
+	ehdrAt, realBase, err := findAuxv(th.tid, saved.Rsp)
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func (t *tracer) injectAtExec(th *thread) error {
 	if i < 0 {
 		return fmt.Errorf("finding a syscall instruction in the vDSO: none")
 	}
-	in.insn = start + uint64(i)
+	in := t.newInjector(th.tid, saved, start+uint64(i), held...)
 
 	size := uint64(scratchSize)
 	if t.vdso != nil {
@@ -132,7 +133,7 @@ func (t *tracer) injectAtExec(th *thread) error {
 		}
 	}
 	th.as = newAspace(scratch)
-	th.as.insn = in.insn
+	th.as.insn = start + uint64(i)
 	return in.finish()
 }
 
@@ -218,77 +219,47 @@ func writeU64(tid int, addr, v uint64) error {
 	return nil
 }
 
-// injector runs syscalls inside a stopped tracee at a borrowed syscall
-// instruction, from a syscall-exit stop, and restores its registers.
+// injector runs syscalls inside a stopped tracee (rt/ptrace's Injector, at
+// a borrowed syscall instruction) for the tracer: a thread that exits
+// meanwhile is reported to the tracer's books as if its loop had seen it,
+// and the result is errGone.
 type injector struct {
-	t     *tracer
-	tid   int
-	insn  uint64
-	saved linux.Regs
-	sigs  []int // signals that arrived meanwhile, delivered at finish
+	*ptrace.Injector
+	t *tracer
 }
 
-// resumeToSyscallStop continues the tracee to its next syscall stop,
-// holding back signals that arrive on the way.
-func (in *injector) resumeToSyscallStop() error {
-	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
+// newInjector injects into tid, restoring regs at the end; held are
+// signals that stopped it before (delivered at finish).
+func (t *tracer) newInjector(tid int, regs linux.Regs, insn uint64, held ...int) *injector {
+	in := &injector{Injector: ptrace.NewInjector(tid, regs, insn), t: t}
+	for _, s := range held {
+		in.Hold(s)
+	}
+	return in
+}
+
+// check maps the injector's errors to the tracer's: a thread gone is
+// errGone, its exit (if the injector took it) replayed to the tracer.
+func (in *injector) check(err error) error {
+	var g *ptrace.GoneError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &g):
+		if g.Reaped {
+			_ = in.t.handle(g.Tid, g.Status)
+		}
+		return errGone
+	case errors.Is(err, ptrace.ErrGone):
 		return errGone
 	}
-	return in.waitSyscallStop()
-}
-
-// waitSyscallStop waits for the tracee's next syscall stop (it was
-// resumed with PTRACE_SYSCALL), holding back signals that arrive.
-func (in *injector) waitSyscallStop() error {
-	for {
-		ws, err := linux.PtraceWaitTid(in.tid)
-		if err != nil {
-			return errGone
-		}
-		if ws.Exited() || ws.Signaled() {
-			_ = in.t.handle(in.tid, ws)
-			return errGone
-		}
-		if !ws.Stopped() {
-			continue
-		}
-		sig := ws.StopSignal()
-		if sig == syscall.SIGTRAP|0x80 {
-			return nil
-		}
-		if sig != syscall.SIGTRAP && uint32(ws)>>16 == 0 {
-			in.hold(sig)
-		}
-		if err := linux.PtraceSyscall(in.tid, 0); err != nil {
-			return errGone
-		}
-	}
+	return err
 }
 
 // call runs one syscall in the tracee and returns its result.
 func (in *injector) call(nr uint64, args ...uint64) (uint64, error) {
-	r := in.saved
-	r.Rax, r.Orig_rax, r.Rip = nr, nr, in.insn
-	for i, a := range args {
-		setArg(&r, i, a)
-	}
-	if err := linux.PtraceSetRegs(in.tid, &r); err != nil {
-		return 0, errGone
-	}
-	// Syscall-enter stop, then syscall-exit stop.
-	if err := in.resumeToSyscallStop(); err != nil {
-		return 0, err
-	}
-	if err := in.resumeToSyscallStop(); err != nil {
-		return 0, err
-	}
-	if err := linux.PtraceGetRegs(in.tid, &r); err != nil {
-		return 0, errGone
-	}
-	if e := retErrno(&r); e != 0 {
-		return 0, fmt.Errorf("injected syscall %d: %w", nr, syscall.Errno(e))
-	}
-	return r.Rax, nil
+	v, err := in.Call(nr, args...)
+	return v, in.check(err)
 }
 
 // callForFd runs close(clockFdMagic, clockFdMagic2) in the tracee, which
@@ -302,28 +273,16 @@ func (in *injector) call(nr uint64, args ...uint64) (uint64, error) {
 // the call again, which notifies again. The fd is installed once and the
 // answer repeated until a notification takes it.
 func (in *injector) callForFd(listener, src *os.File) (uint64, error) {
-	r := in.saved
-	r.Rax, r.Orig_rax, r.Rip = sysClose, sysClose, in.insn
-	setArg(&r, 0, clockFdMagic)
-	setArg(&r, 1, clockFdMagic2)
-	if err := linux.PtraceSetRegs(in.tid, &r); err != nil {
-		return 0, errGone
-	}
-	if err := in.resumeToSyscallStop(); err != nil { // syscall-enter stop
+	if err := in.check(in.Start(sysClose, clockFdMagic, clockFdMagic2)); err != nil {
 		return 0, err
 	}
-	// Past the enter stop the filter runs and the call waits on the
-	// listener.
-	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
-		return 0, errGone
-	}
-	lfd := int(listener.Fd())
+	lfd, tid := int(listener.Fd()), in.Tid()
 	installed := -1
 	deadline := time.Now().Add(notifTimeout)
 	for {
 		n, err := linux.SeccompNotifRecv(lfd, notifPoll)
 		switch {
-		case err == nil && (int(n.Pid) != in.tid || n.Data.Nr != sysClose || n.Arg(0) != clockFdMagic || n.Arg(1) != clockFdMagic2):
+		case err == nil && (int(n.Pid) != tid || n.Data.Nr != sysClose || n.Arg(0) != clockFdMagic || n.Arg(1) != clockFdMagic2):
 			// Not ours (another program of the tree closing that very
 			// number): let it run, and wait on for ours.
 			_ = linux.SeccompNotifContinue(lfd, n.ID)
@@ -342,16 +301,11 @@ func (in *injector) callForFd(listener, src *os.File) (uint64, error) {
 			} else if err != nil {
 				return 0, fmt.Errorf("handing the clock page to the tracee: %w", err)
 			}
-			if err := in.waitSyscallStop(); err != nil { // syscall-exit stop
-				return 0, err
+			fd, err := in.Wait()
+			if err != nil && !errors.Is(err, ptrace.ErrGone) {
+				return 0, fmt.Errorf("clock-fd notification: %w", err)
 			}
-			if err := linux.PtraceGetRegs(in.tid, &r); err != nil {
-				return 0, errGone
-			}
-			if e := retErrno(&r); e != 0 {
-				return 0, fmt.Errorf("clock-fd notification: %w", syscall.Errno(e))
-			}
-			return r.Rax, nil
+			return fd, in.check(err)
 		case !errors.Is(err, linux.ErrNotifGone):
 			return 0, fmt.Errorf("waiting for the clock-fd notification: %w", err)
 		}
@@ -360,54 +314,11 @@ func (in *injector) callForFd(listener, src *os.File) (uint64, error) {
 		}
 		// None yet: the tracee may have stopped on the way (a signal
 		// interrupted its wait); let it go on to make the call again.
-		if err := in.pollStop(); err != nil {
+		if err := in.check(in.Poll()); err != nil {
 			return 0, err
 		}
 	}
 }
-
-// pollStop takes a pending stop of the tracee, if any, holding back its
-// signal, and resumes it to its next syscall stop.
-func (in *injector) pollStop() error {
-	tid, ws, err := linux.PtraceWaitTidNoHang(in.tid)
-	if err != nil {
-		return errGone
-	}
-	if tid == 0 {
-		return nil
-	}
-	if ws.Exited() || ws.Signaled() {
-		_ = in.t.handle(in.tid, ws)
-		return errGone
-	}
-	if !ws.Stopped() {
-		return nil
-	}
-	if sig := ws.StopSignal(); sig != syscall.SIGTRAP && sig != syscall.SIGTRAP|0x80 && uint32(ws)>>16 == 0 {
-		in.hold(sig)
-	}
-	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
-		return errGone
-	}
-	return nil
-}
-
-// hold keeps a signal that stopped the tracee during an injection, to be
-// delivered when the program resumes (finish). A standard signal is held
-// once, as the kernel keeps it pending once.
-func (in *injector) hold(sig syscall.Signal) {
-	if sig < sigRTMin {
-		for _, s := range in.sigs {
-			if s == int(sig) {
-				return
-			}
-		}
-	}
-	in.sigs = append(in.sigs, int(sig))
-}
-
-// sigRTMin is the first real-time signal (the kernel's; libc reserves a few).
-const sigRTMin = syscall.Signal(32)
 
 // notifTimeout bounds the wait for a notification the supervisor itself
 // caused (it comes in microseconds; only a tracee killed meanwhile never
@@ -419,19 +330,21 @@ const (
 	notifPoll    = time.Millisecond
 )
 
-// finish restores the registers of the execve exit and lets the program start.
+// finish restores the registers the injection started from and lets the
+// program go on, with the signals held meanwhile.
 func (in *injector) finish() error {
-	if err := linux.PtraceSetRegs(in.tid, &in.saved); err != nil {
-		return errGone
+	sigs, err := in.Finish()
+	if err = in.check(err); err != nil {
+		return err
 	}
-	sig := 0
-	if len(in.sigs) > 0 {
-		sig = in.sigs[0]
-		for _, s := range in.sigs[1:] {
-			_ = linux.PtraceTgkill(in.tid, in.tid, s)
+	tid, sig := in.Tid(), 0
+	if len(sigs) > 0 {
+		sig = sigs[0]
+		for _, s := range sigs[1:] {
+			_ = linux.PtraceTgkill(tid, tid, s)
 		}
 	}
-	if err := linux.PtraceCont(in.tid, sig); err != nil {
+	if err := linux.PtraceCont(tid, sig); err != nil {
 		return errGone
 	}
 	return nil

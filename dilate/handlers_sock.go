@@ -182,7 +182,7 @@ func (t *tracer) installStampFilter(th *thread, c *call, regs *linux.Regs) error
 	if insn == 0 {
 		insn = regs.Rip - 2 // the one that just ran setsockopt
 	}
-	in := &injector{t: t, tid: th.tid, insn: insn, saved: *regs}
+	in := t.newInjector(th.tid, *regs, insn)
 	_, err := in.call(sysSeccomp, seccompSetModeFilter, seccompFlagTsync, slot)
 	if err != nil && !errors.Is(err, errGone) {
 		// A thread with filters of its own cannot be synchronized: at
@@ -190,10 +190,11 @@ func (t *tracer) installStampFilter(th *thread, c *call, regs *linux.Regs) error
 		t.s.log.Debug("timestamp filter without TSYNC", "tid", th.tid, "err", err)
 		_, err = in.call(sysSeccomp, seccompSetModeFilter, 0, slot)
 	}
-	if rerr := linux.PtraceSetRegs(th.tid, regs); rerr != nil && err == nil {
-		err = errGone
+	sigs, ferr := in.Finish() // the registers of the setsockopt's exit back
+	if ferr = in.check(ferr); ferr != nil && err == nil {
+		err = ferr
 	}
-	for _, s := range in.sigs {
+	for _, s := range sigs {
 		_ = linux.PtraceTgkill(th.tid, th.tid, s)
 	}
 	if err != nil {

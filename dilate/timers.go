@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
+	"github.com/vmux/vmux/rt/ptrace"
 	"github.com/vmux/vmux/rt/vclock"
 )
 
@@ -113,16 +114,9 @@ func (t *tracer) rearmTimers(th *thread, final linux.Regs, p vclock.Params) erro
 	// logic on the registers; the injected calls must not be restarted,
 	// so apply it to final now, as the kernel would for a signal without
 	// a handler, and mark the thread as not in a syscall.
-	if int64(final.Orig_rax) >= 0 {
-		switch retErrno(&final) {
-		case errRestartSys, errRestartNoInt, errRestartNoHand:
-			final.Rax, final.Rip = final.Orig_rax, final.Rip-2
-		case errRestartBlock:
-			final.Rax, final.Rip = sysRestartSyscall, final.Rip-2
-		}
-	}
+	final, _ = ptrace.RestartRegs(final)
 	final.Orig_rax = ^uint64(0)
-	in := &injector{t: t, tid: th.tid, insn: th.as.insn, saved: final}
+	in := t.newInjector(th.tid, final, th.as.insn)
 	m := mem{th.tid}
 	for key, a := range t.timers[th.tgid] {
 		if a.gen == t.gen() {

@@ -27,7 +27,7 @@ func (v *vdsoInjector) install(in *injector, listener *os.File, base uint64, rea
 	if err != nil {
 		return fmt.Errorf("reading the tracee's vDSO: %w", err)
 	}
-	tid := in.tid
+	tid := in.Tid()
 	if err := traceeWrite(tid, base, v.image); err != nil {
 		return fmt.Errorf("writing the replacement vDSO: %w", err)
 	}

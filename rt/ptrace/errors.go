@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/vmux/vmux/internal/linux"
 )
 
 var (
@@ -29,3 +31,17 @@ func (e *CallError) Error() string {
 }
 
 func (e *CallError) Unwrap() error { return e.Errno }
+
+// GoneError is a thread that exited while it was being injected into. Its
+// wait status was taken by the injector's wait: a tracer that keeps books
+// of its tracees' exits (dilate's) replays it. errors.Is(err, ErrGone).
+type GoneError struct {
+	Tid    int
+	Status linux.WaitStatus // valid if Reaped
+	Reaped bool             // the injector's wait took its exit status
+}
+
+func (e *GoneError) Error() string { return fmt.Sprintf("thread %d: %v", e.Tid, ErrGone) }
+
+// Is makes errors.Is(err, ErrGone) hold.
+func (e *GoneError) Is(target error) bool { return target == ErrGone }

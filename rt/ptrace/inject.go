@@ -40,6 +40,7 @@ type Injector struct {
 	scratch, scratchLen uint64
 	code                uint64 // Batch's code page
 	table, tableLen     uint64 // Batch's call table
+	started             uint64 // the call Start made, until Wait
 	finished            bool
 }
 
@@ -88,6 +89,12 @@ func (in *Injector) Call(nr uint64, args ...uint64) (uint64, error) {
 	if err := in.resumeToSyscallStop(); err != nil {
 		return 0, err
 	}
+	return in.result(nr)
+}
+
+// result reads the result of call nr at its syscall-exit stop.
+func (in *Injector) result(nr uint64) (uint64, error) {
+	var r linux.Regs
 	if err := linux.PtraceGetRegs(in.tid, &r); err != nil {
 		return 0, in.gone(err)
 	}
@@ -95,6 +102,87 @@ func (in *Injector) Call(nr uint64, args ...uint64) (uint64, error) {
 		return 0, &CallError{Nr: nr, Errno: syscall.Errno(-v)}
 	}
 	return r.Rax, nil
+}
+
+// ResumeToSyscallStop resumes thread tid (held at a stop) to its next
+// syscall stop, as an Injector does between its calls: it passes over
+// group and interrupt stops and returns the signals that stopped the
+// thread on the way, held back for the caller to deliver.
+func ResumeToSyscallStop(tid int) ([]int, error) {
+	in := &Injector{tid: tid}
+	err := in.resumeToSyscallStop()
+	return in.sigs, err
+}
+
+// Start makes syscall nr in the tracee and returns once the thread is
+// inside it, running: for a call that blocks until the caller does
+// something (answers a seccomp notification the call raised, serves a
+// fault). While it waits, call Poll now and then: a signal interrupting
+// the call stops the thread, and once resumed it makes the call again
+// (the kernel restarts it). Wait returns the call's result.
+func (in *Injector) Start(nr uint64, args ...uint64) error {
+	if in.finished {
+		return fmt.Errorf("inject syscall %d: injector already finished", nr)
+	}
+	if len(args) > 6 {
+		return fmt.Errorf("inject syscall %d: %d arguments, at most 6", nr, len(args))
+	}
+	r := in.saved
+	r.Rax, r.Rip, r.Orig_rax = nr, in.insn, ^uint64(0)
+	for i, a := range args {
+		setArg(&r, i, a)
+	}
+	if err := linux.PtraceSetRegs(in.tid, &r); err != nil {
+		return in.gone(err)
+	}
+	if err := in.resumeToSyscallStop(); err != nil { // syscall-entry stop
+		return err
+	}
+	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
+		return in.gone(err)
+	}
+	in.started = nr
+	return nil
+}
+
+// Poll takes a pending stop of the thread Start left in a call, if any,
+// holds a signal-delivery stop's signal (Finish returns it), and resumes
+// the thread to its next syscall stop without waiting for it.
+func (in *Injector) Poll() error {
+	tid, ws, err := linux.PtraceWaitTidNoHang(in.tid)
+	if err != nil {
+		return in.gone(err)
+	}
+	if tid == 0 {
+		return nil
+	}
+	if ws.Exited() || ws.Signaled() {
+		return &GoneError{Tid: in.tid, Status: ws, Reaped: true}
+	}
+	if !ws.Stopped() {
+		return nil
+	}
+	if sig := ws.StopSignal(); sig != syscall.SIGTRAP && sig != syscall.SIGTRAP|0x80 && uint32(ws)>>16 == 0 {
+		in.hold(int(sig))
+	}
+	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
+		return in.gone(err)
+	}
+	return nil
+}
+
+// Wait waits for the end of the call Start made (its syscall-exit stop)
+// and returns its result, as Call does.
+func (in *Injector) Wait() (uint64, error) {
+	if in.started == 0 {
+		return 0, fmt.Errorf("inject: Wait without Start")
+	}
+	nr := in.started
+	in.started = 0
+	if err := in.waitSyscallStop(); err != nil {
+		return 0, err
+	}
+	return in.result(nr)
 }
 
 // Scratch returns the address of at least n bytes of read-write memory in
@@ -156,6 +244,12 @@ func (in *Injector) resumeToSyscallStop() error {
 	if err := linux.PtraceSyscall(in.tid, 0); err != nil {
 		return in.gone(err)
 	}
+	return in.waitSyscallStop()
+}
+
+// waitSyscallStop waits for the resumed thread's next syscall stop, with
+// resumeToSyscallStop's handling of the stops on the way.
+func (in *Injector) waitSyscallStop() error {
 	for {
 		ws, err := waitStop(in.tid)
 		if err != nil {
@@ -166,7 +260,7 @@ func (in *Injector) resumeToSyscallStop() error {
 			return nil
 		}
 		if uint32(ws)>>16 == 0 && sig != syscall.SIGTRAP {
-			in.sigs = append(in.sigs, int(sig)) // signal-delivery stop
+			in.hold(int(sig)) // signal-delivery stop
 		}
 		if err := linux.PtraceSyscall(in.tid, 0); err != nil {
 			return in.gone(err)
@@ -174,9 +268,28 @@ func (in *Injector) resumeToSyscallStop() error {
 	}
 }
 
+// Hold keeps a signal that stopped the thread meanwhile for the caller to
+// deliver (Finish returns it). A standard signal is kept once, as the
+// kernel keeps it pending once; real-time signals queue.
+func (in *Injector) Hold(sig int) { in.hold(sig) }
+
+func (in *Injector) hold(sig int) {
+	if sig < sigRTMin {
+		for _, s := range in.sigs {
+			if s == sig {
+				return
+			}
+		}
+	}
+	in.sigs = append(in.sigs, sig)
+}
+
+// sigRTMin is the kernel's first real-time signal.
+const sigRTMin = 32
+
 func (in *Injector) gone(err error) error {
 	if errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("thread %d: %w", in.tid, ErrGone)
+		return &GoneError{Tid: in.tid}
 	}
 	return fmt.Errorf("thread %d: %w", in.tid, err)
 }
@@ -198,7 +311,7 @@ func waitStop(tid int) (linux.WaitStatus, error) {
 		}
 		if got == tid {
 			if ws.Exited() || ws.Signaled() {
-				return ws, fmt.Errorf("thread %d: %w", tid, ErrGone)
+				return ws, &GoneError{Tid: tid, Status: ws, Reaped: true}
 			}
 			if ws.Stopped() {
 				return ws, nil
