@@ -75,7 +75,7 @@ func (t *tracer) injectAtExec(th *thread) error {
 		return ErrUnsupportedABI
 	}
 	// Finish the execve itself: inject from its syscall-exit stop.
-	held, err := ptrace.ResumeToSyscallStop(th.tid)
+	held, err := ptrace.ResumeToSyscallStop(th.tid, true)
 	if err != nil {
 		return (&injector{t: t}).check(err)
 	}
@@ -232,6 +232,7 @@ type injector struct {
 // signals that stopped it before (delivered at finish).
 func (t *tracer) newInjector(tid int, regs linux.Regs, insn uint64, held ...int) *injector {
 	in := &injector{Injector: ptrace.NewInjector(tid, regs, insn), t: t}
+	in.SetBlocking() // the trace thread waits on nothing else meanwhile
 	for _, s := range held {
 		in.Hold(s)
 	}

@@ -41,6 +41,7 @@ type Injector struct {
 	code                uint64 // Batch's code page
 	table, tableLen     uint64 // Batch's call table
 	started             uint64 // the call Start made, until Wait
+	blocking            bool   // SetBlocking
 	finished            bool
 }
 
@@ -105,11 +106,12 @@ func (in *Injector) result(nr uint64) (uint64, error) {
 }
 
 // ResumeToSyscallStop resumes thread tid (held at a stop) to its next
-// syscall stop, as an Injector does between its calls: it passes over
-// group and interrupt stops and returns the signals that stopped the
-// thread on the way, held back for the caller to deliver.
-func ResumeToSyscallStop(tid int) ([]int, error) {
-	in := &Injector{tid: tid}
+// syscall stop, as an Injector does between its calls (blocking: as
+// SetBlocking's): it passes over group and interrupt stops and returns the
+// signals that stopped the thread on the way, held back for the caller to
+// deliver.
+func ResumeToSyscallStop(tid int, blocking bool) ([]int, error) {
+	in := &Injector{tid: tid, blocking: blocking}
 	err := in.resumeToSyscallStop()
 	return in.sigs, err
 }
@@ -251,7 +253,7 @@ func (in *Injector) resumeToSyscallStop() error {
 // resumeToSyscallStop's handling of the stops on the way.
 func (in *Injector) waitSyscallStop() error {
 	for {
-		ws, err := waitStop(in.tid)
+		ws, err := in.wait()
 		if err != nil {
 			return err
 		}
@@ -292,6 +294,29 @@ func (in *Injector) gone(err error) error {
 		return &GoneError{Tid: in.tid}
 	}
 	return fmt.Errorf("thread %d: %w", in.tid, err)
+}
+
+// SetBlocking makes the injector wait for the thread's stops in wait4
+// itself, without a timeout, instead of polling: for a tracer whose one
+// thread serves many tracees (a dilation supervisor), for which polling
+// burns CPU and every call it injects returns at once.
+func (in *Injector) SetBlocking() { in.blocking = true }
+
+// wait waits for the thread's next stop, as SetBlocking says.
+func (in *Injector) wait() (linux.WaitStatus, error) {
+	if !in.blocking {
+		return waitStop(in.tid)
+	}
+	ws, err := linux.PtraceWaitTid(in.tid)
+	switch {
+	case errors.Is(err, syscall.ECHILD):
+		return ws, &GoneError{Tid: in.tid}
+	case err != nil:
+		return ws, fmt.Errorf("wait for thread %d: %w", in.tid, err)
+	case ws.Exited() || ws.Signaled():
+		return ws, &GoneError{Tid: in.tid, Status: ws, Reaped: true}
+	}
+	return ws, nil
 }
 
 // waitStop waits (at most StopTimeout) for thread tid's next stop; it
