@@ -200,7 +200,7 @@ func (t *tracer) thread(tid int) *thread {
 }
 
 func (t *tracer) handle(tid int, ws linux.WaitStatus) error {
-	if t.bell != nil && tid == t.bell.pid {
+	if t.bell != nil && tid == t.bell.pid && !t.bell.gone.Load() {
 		return t.bell.stop(t, ws)
 	}
 	switch {

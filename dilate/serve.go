@@ -50,7 +50,8 @@ func Serve(cfg Config) (*Supervisor, error) {
 
 // doorbell is the serve loop's wake-up.
 type doorbell struct {
-	pid   int
+	pid   int         // set once, before the supervisor's goroutines start
+	gone  atomic.Bool // it exited (Close reads it from another goroutine)
 	rung  atomic.Bool
 	queue chan func(t *tracer)
 }
@@ -88,6 +89,9 @@ func (b *doorbell) do(f func(t *tracer)) error {
 		return fmt.Errorf("%w: %d requests already wait for the trace thread", ErrBusy, maxQueued)
 	}
 	if b.rung.CompareAndSwap(false, true) {
+		if b.gone.Load() {
+			return fmt.Errorf("ringing the supervisor's doorbell: %w", ErrClosed)
+		}
 		if err := linux.Kill(b.pid, syscall.SIGUSR1); err != nil {
 			return fmt.Errorf("ringing the supervisor's doorbell: %w", err)
 		}
@@ -99,7 +103,7 @@ func (b *doorbell) do(f func(t *tracer)) error {
 // queued, keep the doorbell asleep.
 func (b *doorbell) stop(t *tracer, ws linux.WaitStatus) error {
 	if ws.Exited() || ws.Signaled() {
-		b.pid = 0
+		b.gone.Store(true)
 		if t.s.isClosed() {
 			return nil
 		}

@@ -323,7 +323,7 @@ func (s *Supervisor) killAllLocked() {
 	for tgid := range s.tgids {
 		_ = linux.Kill(tgid, syscall.SIGKILL)
 	}
-	if s.bell != nil && s.closed && s.bell.pid != 0 {
+	if s.bell != nil && s.closed && !s.bell.gone.Load() {
 		_ = linux.Kill(s.bell.pid, syscall.SIGKILL)
 	}
 }
