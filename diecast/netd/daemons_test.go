@@ -32,26 +32,10 @@ func TestDilatedDaemons(t *testing.T) {
 		testutil.MustHaveCommand(t, c)
 	}
 	st := upWith(t, daemonsSpec, UpOptions{Exe: fastDaemon(t), Dilate: true})
-	must := func(n string, argv ...string) string {
-		t.Helper()
-		out, errs, es := execIn(t, st, n, argv...)
-		if es.Code != 0 {
-			t.Fatalf("%q in %s: %+v\n%s%s", argv, n, es, out, errs)
-		}
-		return out
-	}
+	must := func(n string, argv ...string) string { t.Helper(); return mustExec(t, st, n, argv...) }
 	eventually := func(n string, argv ...string) string {
 		t.Helper()
-		var out, errs string
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			o, e, es := execIn(t, st, n, argv...)
-			if es.Code == 0 {
-				return o
-			}
-			out, errs = o, e
-		}
-		t.Fatalf("%q in %s never succeeded\n%s%s", argv, n, out, errs)
-		return ""
+		return eventuallyExec(t, st, 20*time.Second, n, argv...)
 	}
 	must("srv", "iperf3", "-s", "-D")
 	must("srv", "redis-server", "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "yes")

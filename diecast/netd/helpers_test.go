@@ -129,6 +129,32 @@ func execIn(t testing.TB, st *State, n string, argv ...string) (string, string, 
 	return o, e, es
 }
 
+// mustExec runs argv in node n and fails the test unless it exits 0; it
+// returns its stdout.
+func mustExec(t testing.TB, st *State, n string, argv ...string) string {
+	t.Helper()
+	out, errs, es := execIn(t, st, n, argv...)
+	if es.Code != 0 {
+		t.Fatalf("%q in %s: %+v\n%s%s", argv, n, es, out, errs)
+	}
+	return out
+}
+
+// eventuallyExec retries argv in node n every 100 ms until it exits 0 (a
+// server starting), for at most within; it returns its stdout.
+func eventuallyExec(t testing.TB, st *State, within time.Duration, n string, argv ...string) string {
+	t.Helper()
+	var out, errs string
+	var es node.ExitStatus
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if out, errs, es = execIn(t, st, n, argv...); es.Code == 0 {
+			return out
+		}
+	}
+	t.Fatalf("%q in %s never succeeded: %+v\n%s%s", argv, n, es, out, errs)
+	return ""
+}
+
 // tryExec is execIn for goroutines other than the test's: it returns the
 // error instead of failing the test.
 func tryExec(t testing.TB, st *State, n string, argv ...string) (string, string, node.ExitStatus, error) {

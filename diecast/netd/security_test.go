@@ -164,26 +164,11 @@ func TestWorkloadsInSandbox(t *testing.T) {
 nodes: {srv: {memory: 512Mi}, cli: {memory: 512Mi}}
 links: [{ends: [srv, cli], bandwidth: 200Mbit, latency: 1ms}]
 `)
-	must := func(n string, argv ...string) string {
-		t.Helper()
-		out, errs, es := execIn(t, st, n, argv...)
-		if es.Code != 0 {
-			t.Fatalf("%q in %s: %+v\n%s%s", argv, n, es, out, errs)
-		}
-		return out
-	}
+	must := func(n string, argv ...string) string { t.Helper(); return mustExec(t, st, n, argv...) }
 	// eventually retries argv in n until it succeeds (a server starting).
 	eventually := func(n string, argv ...string) string {
 		t.Helper()
-		var out, errs string
-		var es node.ExitStatus
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if out, errs, es = execIn(t, st, n, argv...); es.Code == 0 {
-				return out
-			}
-		}
-		t.Fatalf("%q in %s never succeeded: %+v\n%s%s", argv, n, es, out, errs)
-		return ""
+		return eventuallyExec(t, st, 10*time.Second, n, argv...)
 	}
 	t.Run("ping", func(t *testing.T) { must("cli", "ping", "-c", "2", "-i", "0.2", "-W", "2", "srv") })
 	t.Run("iperf3", func(t *testing.T) {
