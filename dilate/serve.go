@@ -20,7 +20,7 @@ import (
 // until Close. Adopting needs a ptrace request from the trace thread,
 // which sits in wait4: the doorbell wakes it. The doorbell is a helper
 // process the trace thread forks and seizes at start; ringing it
-// (SIGUSR1) gives wait4 a stop to return, at which the trace thread runs
+// (SIGUSR1 to its seized thread) gives wait4 a stop to return, at which the trace thread runs
 // the queued requests and lets the doorbell sleep on (the signal is
 // never delivered). It dies with the trace thread (parent-death signal).
 
@@ -92,7 +92,12 @@ func (b *doorbell) do(f func(t *tracer)) error {
 		if b.gone.Load() {
 			return fmt.Errorf("ringing the supervisor's doorbell: %w", ErrClosed)
 		}
-		if err := linux.Kill(b.pid, syscall.SIGUSR1); err != nil {
+		// To the traced thread itself: the doorbell is a Go process whose
+		// other threads are not traced, and a signal sent to the process
+		// may be taken by one of them (one whose handler ignores it), so
+		// that no stop wakes the trace thread and every request waits
+		// for good (seen at 256 nodes: adoptions stopped being answered).
+		if err := linux.PtraceTgkill(b.pid, b.pid, int(syscall.SIGUSR1)); err != nil {
 			return fmt.Errorf("ringing the supervisor's doorbell: %w", err)
 		}
 	}

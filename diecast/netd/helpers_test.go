@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,4 +182,29 @@ func tryExec(t testing.TB, st *State, n string, argv ...string) (string, string,
 	o, _ := os.ReadFile(out.Name())
 	e, _ := os.ReadFile(errf.Name())
 	return string(o), string(e), es, nil
+}
+
+// dumpDaemon logs what the experiment's daemon is doing, for a test that
+// found it stuck: each thread's state, kernel wait channel and system
+// call, then every goroutine's stack (SIGQUIT makes the Go runtime write
+// them to the daemon's log, and the daemon exit).
+func dumpDaemon(t testing.TB, st *State) {
+	t.Helper()
+	pid := st.Daemon.Pid
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		dir := fmt.Sprintf("/proc/%d/task/%s/", pid, task.Name())
+		stat, _ := os.ReadFile(dir + "stat")
+		wchan, _ := os.ReadFile(dir + "wchan")
+		sc, _ := os.ReadFile(dir + "syscall")
+		t.Logf("daemon thread %s: %s | wchan %s | syscall %s", task.Name(), strings.TrimSpace(string(stat)), wchan, strings.TrimSpace(string(sc)))
+	}
+	logf := st.LogFile
+	before, _ := os.ReadFile(logf)
+	_ = syscall.Kill(pid, syscall.SIGQUIT)
+	time.Sleep(2 * time.Second)
+	after, _ := os.ReadFile(logf)
+	if len(after) > len(before) {
+		t.Logf("daemon goroutines:\n%s", after[len(before):])
+	}
 }
