@@ -57,7 +57,9 @@ func newMonitor(st *netd.State, every time.Duration, t0 time.Time, tm *timeMap) 
 		// n.CPU is the real share at bring-up: c/k0.
 		mn := monNode{name: n.Name, initPid: n.Pid, share: n.CPU * k0}
 		for _, c := range n.Cgroups {
-			if _, err := os.Stat(filepath.Join(c, "cpu.stat")); err == nil {
+			// the first: a v1 node's unified directory (listed last, no
+			// cpu controller) has a cpu.stat without throttling counts
+			if _, err := os.Stat(filepath.Join(c, "cpu.stat")); err == nil && mn.cpuDir == "" {
 				mn.cpuDir = c
 			}
 			if _, err := os.Stat(filepath.Join(c, "cpuacct.usage")); err == nil {

@@ -1,6 +1,10 @@
 package node
 
-import "time"
+import (
+	"time"
+
+	"github.com/vmux/vmux/internal/linux"
+)
 
 // Cgroup is one node's control group, behind one interface for the two
 // kernel APIs: v1 (one hierarchy per controller, what runs on this project's
@@ -36,4 +40,21 @@ func NewCgroup(experiment, node string) (Cgroup, error) {
 // works from paths alone (the state on disk) and ignores ones already gone.
 func RemoveCgroups(paths []string, timeout time.Duration) error {
 	return removeCgroupDirs(paths, timeout)
+}
+
+// BPFCgroup returns the one of a node's cgroup directories (State.Cgroups)
+// that is on a cgroup v2 file system, where cgroup BPF programs attach,
+// or "" if it has none.
+func BPFCgroup(paths []string) string {
+	for _, p := range paths {
+		if isCgroup2(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+func isCgroup2(path string) bool {
+	ok, err := linux.IsCgroup2(path)
+	return err == nil && ok
 }

@@ -38,6 +38,19 @@ func newV1(root, experiment, node string) (*cgroupV1, error) {
 		cg.dirs[ctrl] = dir
 		cg.all = append(cg.all, dir)
 	}
+	// The unified hierarchy, where a host mounts one beside v1 (systemd's
+	// hybrid layout, at /sys/fs/cgroup/unified), holds the node too: it
+	// has no controller here, but cgroup BPF programs attach only to v2
+	// directories (a scaled node's TCP initial RTO, diecast/tcprto).
+	if u := filepath.Join(root, "unified"); isCgroup2(u) {
+		dir := filepath.Join(u, cgroupTop, experiment, node)
+		if err := mkdirCgroup(dir); err != nil {
+			_ = cg.Destroy()
+			return nil, err
+		}
+		cg.dirs["unified"] = dir
+		cg.all = append(cg.all, dir)
+	}
 	for _, need := range []string{"cpu", "memory", "blkio"} {
 		if cg.dirs[need] == "" {
 			_ = cg.Destroy()

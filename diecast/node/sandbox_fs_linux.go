@@ -166,6 +166,11 @@ func cloneCgroups(cfg initConfig) ([]cgroupMount, error) {
 		if !ok || err != nil || strings.HasPrefix(rel, "..") {
 			return out, fmt.Errorf("%w: cgroup %s is not <hierarchy>%s", ErrBadConfig, dir, suffix)
 		}
+		if rel == "unified" {
+			// a v1 host's unified directory: no controller, there for
+			// BPF programs only; the node is not shown more than before
+			continue
+		}
 		m, err := linux.CloneMount(dir, fsAttrs|linux.AttrNoExec)
 		if err != nil {
 			return out, err
