@@ -97,6 +97,11 @@ func (w *workload) autoTDF(mon *monitor) (stop func()) {
 				w.event("auto tdf: %v", err)
 				continue
 			}
+			if w.rto != nil {
+				if err := w.rto.Set(next); err != nil {
+					w.event("auto tdf: %v", err)
+				}
+			}
 			now := time.Now()
 			w.tm.change(now, next)
 			w.mu.Lock()

@@ -165,6 +165,16 @@ func TestRunModes(t *testing.T) {
 		if r.Keepup.Samples == 0 {
 			t.Errorf("%v: no keep-up samples", r.Mode)
 		}
+		// scaled mode's TCP: the initial RTO at k x 1 s in every node
+		rtos := 0
+		for _, a := range r.TCP {
+			if strings.HasSuffix(a, fmt.Sprintf(": initial_rto=%v", time.Duration(r.Mode.TDF*float64(time.Second)))) {
+				rtos++
+			}
+		}
+		if want := map[bool]int{true: 2}[r.Mode.Dilated()]; rtos != want {
+			t.Errorf("%v: initial RTO scaled in %d nodes, want %d: %q", r.Mode, rtos, want, r.TCP)
+		}
 	}
 	rep, err := LoadReport(dir)
 	if err != nil {

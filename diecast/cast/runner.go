@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/diecast/netd"
+	"github.com/vmux/vmux/diecast/tcprto"
 )
 
 // Options tune Run.
@@ -268,9 +269,17 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 		r.finish(res)
 		return res, nil
 	}
+	var rto *tcprto.Scaler
 	if r.m.Dilated() && !r.o.NoTCPScaling {
 		applied, err := ScaleTCP(st, r.m.TDF)
 		res.TCP = applied
+		if err == nil {
+			rto, applied, err = scaleInitialRTO(st, r.m.TDF)
+			res.TCP = append(res.TCP, applied...)
+		}
+		if rto != nil {
+			defer rto.Close() // before Down: the defers run last first
+		}
 		if err != nil {
 			res.Error = err.Error()
 			r.finish(res)
@@ -278,6 +287,7 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 		}
 	}
 	w := newWorkload(r, st, scratch)
+	w.rto = rto
 	werr := w.run(ctx)
 	res.RealSeconds = w.real.Seconds()
 	res.VirtualSeconds = w.virtual

@@ -11,16 +11,20 @@ import (
 	"strings"
 
 	"github.com/vmux/vmux/diecast/netd"
+	"github.com/vmux/vmux/diecast/node"
+	"github.com/vmux/vmux/diecast/tcprto"
 	"github.com/vmux/vmux/internal/linux"
 )
 
 // TCPScaling is what ScaleTCP changes in each node's network namespace.
 // The kernel's TCP runs in real time under process-level dilation; these
 // are the per-netns knobs of this kernel whose unit is time, so scaling
-// them by k makes the stack's timers look unchanged from inside. What
-// cannot be reached per namespace (initial RTO of 1 s, delayed-ACK bounds
-// of 40-200 ms, pacing and TSQ clocks, CUBIC's time-based window growth)
-// is listed in docs/design/cast.md with what it costs.
+// them by k makes the stack's timers look unchanged from inside. The
+// initial RTO (1 s), which no per-namespace knob reaches, is scaled by a
+// BPF program on each node's cgroup (scaleInitialRTO, diecast/tcprto).
+// What cannot be reached at all (delayed-ACK bounds of 40-200 ms, pacing
+// and TSQ clocks, CUBIC's time-based window growth) is listed in
+// docs/design/cast.md with what it costs.
 type TCPScaling struct {
 	// Sysctls are net.ipv4 files multiplied by k (values in their own
 	// units: us, ms, ns, s).
@@ -73,6 +77,31 @@ func (p TCPScaling) Apply(st *netd.State, k float64) ([]string, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// scaleInitialRTO makes every node's TCP connections start with k x the
+// kernel's initial RTO: one program, attached to each node's cgroup v2
+// directory. The caller closes the scaler (it detaches the program) and
+// sets a new k on it when the experiment's k changes.
+func scaleInitialRTO(st *netd.State, k float64) (*tcprto.Scaler, []string, error) {
+	s, err := tcprto.New(k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scale tcp initial rto: %w", err)
+	}
+	var out []string
+	for _, n := range st.Nodes {
+		dir := node.BPFCgroup(n.Cgroups)
+		if dir == "" {
+			s.Close()
+			return nil, out, fmt.Errorf("scale tcp initial rto in node %s: no cgroup v2 directory (a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified is needed)", n.Name)
+		}
+		if err := s.Attach(dir); err != nil {
+			s.Close()
+			return nil, out, fmt.Errorf("scale tcp initial rto in node %s: %w", n.Name, err)
+		}
+		out = append(out, fmt.Sprintf("%s: initial_rto=%v", n.Name, s.RTO()))
+	}
+	return s, out, nil
 }
 
 func sysctlPath(name string) string { return filepath.Join("/proc/sys/net/ipv4", name) }

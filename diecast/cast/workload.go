@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmux/vmux/diecast/netd"
 	"github.com/vmux/vmux/diecast/node"
+	"github.com/vmux/vmux/diecast/tcprto"
 )
 
 // workload executes one run's items on a running experiment.
@@ -24,6 +25,7 @@ type workload struct {
 	scratch string // per-run scratch: nodes/<node> (cwd), shared/
 	t0      time.Time
 	tm      *timeMap
+	rto     *tcprto.Scaler // scaled mode's initial RTO, follows k (nil: none)
 
 	mu       sync.Mutex // guards the fields below
 	execs    []Execution
