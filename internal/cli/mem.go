@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,6 +59,10 @@ type analysis struct {
 	res     *mem.Result
 	metas   []store.Meta
 	elapsed time.Duration
+	// asRead marks, per source, a file analyzed as read (it changed while
+	// read); changed counts its pages that changed meanwhile
+	asRead  []bool
+	changed []int64
 }
 
 // analyze opens every source first (so bad arguments fail before any work:
@@ -91,14 +96,52 @@ func analyze(ctx context.Context, specs []string, f memFlags, out string, stderr
 			return nil, err
 		}
 	}
+	a, err := ingestAll(ctx, e, srcs, stderr, false)
+	if errors.Is(err, mem.ErrSourceChanged) {
+		// a file changed between its scan and a re-read (written by a
+		// process that does not map it): analyze every file as read
+		for _, s := range srcs {
+			s.Close()
+		}
+		srcs = srcs[:0]
+		for _, sp := range specs {
+			s, err := source.Open(sp, source.Options{FileBacked: f.fileBacked, Domain: f.domain})
+			if err != nil {
+				return nil, err
+			}
+			srcs = append(srcs, s)
+		}
+		if e, err = mem.NewEngine(f.config()); err != nil {
+			return nil, err
+		}
+		a, err = ingestAll(ctx, e, srcs, stderr, true)
+	}
+	return a, err
+}
+
+// ingestAll feeds srcs to e and finishes. A file that changes while it is
+// read (mapped shared by a running process, like a QEMU guest's memory
+// backend, or every file when asRead) is analyzed as it was read: its
+// pages are copied into the engine rather than re-read, and the pages that
+// changed meanwhile are counted.
+func ingestAll(ctx context.Context, e *mem.Engine, srcs []source.Source, stderr io.Writer, asRead bool) (*analysis, error) {
 	t0 := time.Now()
 	bar := newProgress(stderr)
-	a := &analysis{}
+	a := &analysis{changed: make([]int64, len(srcs)), asRead: make([]bool, len(srcs))}
+	watched := make([]*source.Watched, len(srcs))
 	for i, s := range srcs {
 		bar.start(fmt.Sprintf("[%d/%d] %s", i+1, len(srcs), s.Name()), s.FileSize())
 		if r, ok := source.Rereader(s); ok {
-			// a file: the engine re-reads its pages instead of copying them
-			e.SetNextReader(r)
+			if asRead || source.MappedShared(s.Name()) {
+				w, err := source.Watch(s)
+				if err != nil {
+					return nil, err
+				}
+				watched[i], s = w, w
+			} else {
+				// a file: the engine re-reads its pages instead of copying them
+				e.SetNextReader(r)
+			}
 		}
 		m, err := store.Ingest(ctx, e, s, bar.add)
 		bar.done()
@@ -108,10 +151,20 @@ func analyze(ctx context.Context, specs []string, f memFlags, out string, stderr
 		a.metas = append(a.metas, m)
 	}
 	bar.start("patching and compressing", 0)
-	a.res, err = e.FinishContext(ctx, bar.fraction)
+	res, err := e.FinishContext(ctx, bar.fraction)
 	bar.done()
 	if err != nil {
 		return nil, fmt.Errorf("finish analysis: %w", err)
+	}
+	a.res = res
+	for i, w := range watched {
+		if w == nil {
+			continue
+		}
+		a.asRead[i] = true
+		if a.changed[i], err = w.Changed(); err != nil {
+			return nil, fmt.Errorf("count changed pages of %s: %w", w.Name(), err)
+		}
 	}
 	a.elapsed = time.Since(t0)
 	return a, nil

@@ -33,6 +33,9 @@ type sourceJSON struct {
 	// PaddedBytes: zero bytes added to regions whose length is not a whole
 	// number of pages (a raw file's tail); unpack leaves them out again.
 	PaddedBytes int64 `json:"padded_bytes"`
+	// ChangedPages: pages that changed while the source was read (a file
+	// mapped shared by a running process is analyzed as read).
+	ChangedPages int64 `json:"changed_pages"`
 	mem.Totals
 }
 
@@ -101,7 +104,7 @@ func analysisDoc(a *analysis) analysisJSON {
 	for i, s := range st.Sources {
 		m := a.metas[i]
 		sj := sourceJSON{Name: m.Name, Kind: m.Kind, Domain: m.Domain, Regions: len(m.Regions), Totals: s.Totals,
-			Skipped: []skipJSON{}, PaddedBytes: paddedBytes(m.Regions)}
+			Skipped: []skipJSON{}, PaddedBytes: paddedBytes(m.Regions), ChangedPages: a.changed[i]}
 		for _, k := range m.Skipped {
 			sj.Skipped = append(sj.Skipped, skipJSON{k.Start, k.Len, k.Name, k.Reason})
 		}
@@ -189,6 +192,11 @@ func writeAnalysisTable(w io.Writer, a *analysis) {
 			fmt.Fprintf(w, ": %.2fx", r.SavingsRatio)
 		}
 		fmt.Fprintln(w)
+	}
+	for i, m := range a.metas {
+		if a.asRead[i] {
+			fmt.Fprintf(w, "Changed while read: %s: %d pages changed during the scan (analyzed as read: each page as the scan found it)\n", m.Name, a.changed[i])
+		}
 	}
 	for _, m := range a.metas {
 		if p := paddedBytes(m.Regions); p > 0 {
