@@ -9,7 +9,8 @@ APT_PKGS    := iperf3 faketime strace gdb iproute2 iputils-ping procps \
                redis-server memcached nginx-light default-jdk-headless \
                gcc libc6-dev make python3 perl nodejs libcap2-bin \
                chromium wrk etcd-server etcd-client opentracker aria2 mktorrent \
-               postgresql fio
+               postgresql fio \
+               qemu-system-x86 linux-image-amd64 busybox-static
 DEPS_STAMP  := /var/tmp/vmux-deps.$(shell echo $(APT_PKGS) | md5sum | cut -c1-12)
 
 .PHONY: all build deps test lint unit demo bench clean

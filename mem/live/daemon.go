@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -115,6 +116,8 @@ func daemonMain(args []string) int {
 	// a crash's own output goes to the log too
 	_ = linux.Dup2(int(logf.Fd()), 2)
 	o.Log = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: logLevel()}))
+	// the engine's heap is part of the store's cost: collect garbage early
+	debug.SetGCPercent(25)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)

@@ -116,7 +116,10 @@ type Engine struct {
 	targets map[uint32]*target
 	nextID  uint32
 
-	shadow shadowIndex // injector thread only
+	// injector thread only
+	shadow   shadowIndex
+	preBuf   []byte    // an eviction's pages as read
+	lastFree time.Time // last time memory went back to the kernel
 }
 
 // New creates a fresh engine over an empty state directory. A directory

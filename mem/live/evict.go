@@ -55,7 +55,10 @@ func (e *Engine) evict(t *target, addrs []uint64) (int, error) {
 		return 0, nil
 	}
 	n := len(addrs)
-	pre := make([]byte, n*pageSize)
+	if len(e.preBuf) < n*pageSize {
+		e.preBuf = make([]byte, maxBatch*pageSize)
+	}
+	pre := e.preBuf[:n*pageSize]
 	ok := make([]bool, n)
 	for _, r := range runsOf(addrs) {
 		got, _ := linux.ReadProcessMemory(t.pid, r.addr, pre[r.first*pageSize:(r.first+r.n)*pageSize])
@@ -121,9 +124,7 @@ func (e *Engine) evict(t *target, addrs []uint64) (int, error) {
 	}
 	slot := func(j int) uint64 { return t.staging + uint64(j)*pageSize }
 	// 2. journal the slots, mark the pages in flight, move them out
-	for j, a := range kaddrs {
-		e.journal.Stage(t.id, slot(j), a)
-	}
+	e.journal.StageRun(t.id, slot(0), kaddrs)
 	if err := e.journal.Flush(); err != nil {
 		e.releaseAll(ids)
 		return 0, err
@@ -176,6 +177,7 @@ func (e *Engine) evict(t *target, addrs []uint64) (int, error) {
 	busy := 0
 	t.mu.Lock()
 	holders := append([]*target{t}, t.forks...)
+	var maps mapRuns
 	t.forks = nil
 	for j, i := range keep {
 		a, s := kaddrs[j], slot(j)
@@ -196,6 +198,8 @@ func (e *Engine) evict(t *target, addrs []uint64) (int, error) {
 					e.pool.Acquire(ids[i])
 					h.pt.set(a, ids[i], epoch)
 					h.st.held++
+					// journaled under h.mu: h's serve loop may take the page back
+					// (and journal that) as soon as h.mu is released
 					e.journal.Map(h.id, a, ids[i])
 				}
 				h.mu.Unlock()
@@ -209,7 +213,7 @@ func (e *Engine) evict(t *target, addrs []uint64) (int, error) {
 			c.seen[k] = epoch
 			h.st.held++
 			h.st.evicted++
-			e.journal.Map(h.id, a, ids[i])
+			maps.add(h.id, a, ids[i])
 			if h == t {
 				committed = true
 			}
@@ -228,15 +232,16 @@ func (e *Engine) evict(t *target, addrs []uint64) (int, error) {
 		e.pool.Release(ids[i])
 	}
 	t.st.busy += int64(busy)
+	// journaled before t.mu is released, for the same reason: the records
+	// of a fault served on one of these pages must come after its Map
+	maps.write(e.journal)
 	t.mu.Unlock()
 	if err := e.journal.Flush(); err != nil {
 		return moved, err
 	}
 	// 5. free the staging area
 	ferr := e.freeStaging(t, len(kaddrs))
-	for j, a := range kaddrs {
-		e.journal.Unstage(t.id, slot(j), a)
-	}
+	e.journal.UnstageRun(t.id, slot(0), len(kaddrs))
 	if moveErr != nil {
 		return moved, fmt.Errorf("move pages out: %w", moveErr)
 	}
@@ -335,4 +340,36 @@ func (e *Engine) inject(t *target, f func(a *ptrace.Attached) error) error {
 		err = derr
 	}
 	return err
+}
+
+// mapRuns collects held pages into runs of consecutive addresses per
+// target, for compact journal records.
+type mapRuns struct {
+	runs []mapRun
+}
+
+type mapRun struct {
+	target uint32
+	addr   uint64
+	ids    []CID
+}
+
+func (m *mapRuns) add(target uint32, addr uint64, id CID) {
+	for k := len(m.runs) - 1; k >= 0; k-- {
+		r := &m.runs[k]
+		if r.target == target {
+			if r.addr+uint64(len(r.ids))*pageSize == addr {
+				r.ids = append(r.ids, id)
+				return
+			}
+			break
+		}
+	}
+	m.runs = append(m.runs, mapRun{target, addr, []CID{id}})
+}
+
+func (m *mapRuns) write(j *Journal) {
+	for _, r := range m.runs {
+		j.MapRun(r.target, r.addr, r.ids)
+	}
 }

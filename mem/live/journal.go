@@ -27,7 +27,7 @@ const (
 	recHeader     = 1  // u32 version, string config (detector, codec, cross)
 	recTarget     = 2  // u32 id, u32 pid, u64 start, i32 remote fd, u64 staging, u32 staging pages, u64 ctl, u32 group, string name, string domain
 	recTargetGone = 3  // u32 id
-	recPut        = 4  // u32 cid, u8 kind, i32 group, u32 ref, u64 hash, u64 off, u32 len, u32 sum, u8 nfeat, nfeat x u64
+	recPut        = 4  // u32 cid, u8 kind, i32 group, u32 ref, u64 hash, u64 off, u32 len, u32 sum
 	recFree       = 5  // u32 cid
 	recMap        = 6  // u32 target, u64 addr, u32 cid
 	recUnmap      = 7  // u32 target, u64 addr
@@ -36,12 +36,15 @@ const (
 	recFork       = 10 // u32 parent, u32 child (then the child's recTarget)
 	recRemap      = 11 // u32 target, u64 from, u64 to, u64 len
 	recRemove     = 12 // u32 target, u64 start, u64 end
+	recStageRun   = 13 // u32 target, u64 first slot, u32 n, n x u64 addr (slots consecutive)
+	recUnstageRun = 14 // u32 target, u64 first slot, u32 n
+	recMapRun     = 15 // u32 target, u64 first addr, u32 n, n x u32 cid (addresses consecutive)
 )
 
-const journalVersion = 1
+const journalVersion = 2 // 2: runs (StageRun, UnstageRun, MapRun), no features in recPut
 
-// maxRecord bounds one record's body (a target's name and domain).
-const maxRecord = 4096
+// maxRecord bounds one record's body (a run of a batch's pages).
+const maxRecord = 64 << 10
 
 // enc builds one record.
 type enc struct{ b []byte }
@@ -221,11 +224,47 @@ func (j *Journal) Put(id CID, c *Content) {
 	e.u64(c.Loc.Off)
 	e.u32(c.Loc.Len)
 	e.u32(c.Loc.Sum)
-	e.u8(c.NFeat)
-	for i := 0; i < int(c.NFeat); i++ {
-		e.u64(c.Feat[i])
-	}
+	// (detector features are not journaled: recovery computes them again)
 	j.Add(recPut, e.b)
+}
+
+// StageRun records that the pages addrs are moved to the consecutive
+// staging slots from slot.
+func (j *Journal) StageRun(target uint32, slot uint64, addrs []uint64) {
+	var e enc
+	e.u32(target)
+	e.u64(slot)
+	e.u32(uint32(len(addrs)))
+	for _, a := range addrs {
+		e.u64(a)
+	}
+	j.Add(recStageRun, e.b)
+}
+
+// UnstageRun records that n staging slots from slot are empty again.
+func (j *Journal) UnstageRun(target uint32, slot uint64, n int) {
+	var e enc
+	e.u32(target)
+	e.u64(slot)
+	e.u32(uint32(n))
+	j.Add(recUnstageRun, e.b)
+}
+
+// MapRun records the consecutive pages from addr as held with ids.
+func (j *Journal) MapRun(target uint32, addr uint64, ids []CID) {
+	for len(ids) > 0 {
+		n := min(len(ids), 8192)
+		var e enc
+		e.u32(target)
+		e.u64(addr)
+		e.u32(uint32(n))
+		for _, id := range ids[:n] {
+			e.u32(uint32(id))
+		}
+		j.Add(recMapRun, e.b)
+		addr += uint64(n) * pageSize
+		ids = ids[n:]
+	}
 }
 
 func (j *Journal) Free(id CID) { j.one32(recFree, uint32(id)) }
@@ -415,13 +454,6 @@ func (st *Replayed) apply(typ uint8, d *dec) error {
 		c.Ref = CID(d.u32())
 		c.Hash = d.u64()
 		c.Loc = Loc{Off: d.u64(), Len: d.u32(), Sum: d.u32()}
-		c.NFeat = d.u8()
-		if c.NFeat > maxFeatures {
-			return fmt.Errorf("content %d with %d features: %w", id, c.NFeat, ErrJournalCorrupt)
-		}
-		for i := 0; i < int(c.NFeat); i++ {
-			c.Feat[i] = d.u64()
-		}
 		st.Contents[id] = c
 	case recFree:
 		delete(st.Contents, CID(d.u32()))
@@ -472,6 +504,43 @@ func (st *Replayed) apply(typ uint8, d *dec) error {
 		}
 		st.Targets[c.ID] = c
 		st.Order = append(st.Order, c.ID)
+	case recStageRun:
+		t, err := st.target(d.u32())
+		if err != nil {
+			return err
+		}
+		slot, n := d.u64(), d.u32()
+		if n > maxRecord/8 {
+			return fmt.Errorf("stage run of %d: %w", n, ErrJournalCorrupt)
+		}
+		for i := uint32(0); i < n; i++ {
+			t.Staged[d.u64()] = slot + uint64(i)*pageSize
+		}
+	case recUnstageRun:
+		t, err := st.target(d.u32())
+		if err != nil {
+			return err
+		}
+		slot, n := d.u64(), uint64(d.u32())
+		for a, s := range t.Staged {
+			if s >= slot && s < slot+n*pageSize {
+				delete(t.Staged, a)
+			}
+		}
+	case recMapRun:
+		t, err := st.target(d.u32())
+		if err != nil {
+			return err
+		}
+		addr, n := d.u64(), d.u32()
+		if n > maxRecord/4 {
+			return fmt.Errorf("map run of %d: %w", n, ErrJournalCorrupt)
+		}
+		for i := uint32(0); i < n; i++ {
+			a := addr + uint64(i)*pageSize
+			t.Held[a] = CID(d.u32())
+			delete(t.Staged, a)
+		}
 	case recRemap:
 		t, err := st.target(d.u32())
 		if err != nil {

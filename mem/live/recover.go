@@ -227,6 +227,7 @@ func (p *Pool) restore(cs map[CID]Content, holders map[CID]int32) error {
 		}
 	}
 	p.contents = make([]content, maxID)
+	page := make([]byte, pageSize)
 	refs := map[CID]int32{}
 	for id, c := range cs {
 		refs[id] += holders[id]
@@ -249,15 +250,23 @@ func (p *Pool) restore(cs map[CID]Content, holders map[CID]int32) error {
 			p.byHash[k] = id
 			ct.indexed = true
 		}
-		if c.NFeat > 0 {
+		if c.Kind != mem.KindPatched {
+			// a possible reference: index it again (its features are not
+			// journaled; computing them costs a decode per content)
 			det, err := p.detector(c.Group)
 			if err != nil {
 				return err
 			}
+			if err := p.decodeWhole(ct, page); err != nil {
+				return fmt.Errorf("recover content %d: %w", id, err)
+			}
 			var f similar.Features
-			f.N = int(c.NFeat)
-			copy(f.H[:], c.Feat[:c.NFeat])
-			det.Insert(&f, uint32(id))
+			det.Features(page, &f)
+			ct.nfeat = uint8(min(f.N, maxFeatures))
+			copy(ct.feat[:], f.H[:ct.nfeat])
+			if f.N = int(ct.nfeat); f.N > 0 {
+				det.Insert(&f, uint32(id))
+			}
 		}
 		p.count(c.Kind, 1, int64(c.Loc.Len))
 		p.st.Holders += int64(holders[id])

@@ -19,6 +19,8 @@ type shadowEntry struct {
 	addr   uint64
 }
 
+// shadowSize bounds the index (about 40 bytes an entry; it grows to that
+// only as pages are left in place).
 const shadowSize = 1 << 16
 
 // seen reports whether a page identical to page (of t at addr) was left
@@ -26,8 +28,7 @@ const shadowSize = 1 << 16
 // remembered.
 func (s *shadowIndex) seen(t *target, addr uint64, page []byte, e *Engine) bool {
 	if s.m == nil {
-		s.m = make(map[hashKey]shadowEntry, shadowSize)
-		s.ring = make([]hashKey, shadowSize)
+		s.m = map[hashKey]shadowEntry{}
 	}
 	k := hashKey{t.group, pageindex.Hash(page)}
 	if old, ok := s.m[k]; ok && (old.target != t.id || old.addr != addr) {
@@ -35,11 +36,13 @@ func (s *shadowIndex) seen(t *target, addr uint64, page []byte, e *Engine) bool 
 		e.requeue(old.target, old.addr)
 		return true
 	}
-	if prev := s.ring[s.next]; prev != (hashKey{}) {
-		delete(s.m, prev)
+	if len(s.ring) < shadowSize {
+		s.ring = append(s.ring, k)
+	} else {
+		delete(s.m, s.ring[s.next])
+		s.ring[s.next] = k
+		s.next = (s.next + 1) % shadowSize
 	}
-	s.ring[s.next] = k
-	s.next = (s.next + 1) % shadowSize
 	s.m[k] = shadowEntry{t.id, addr}
 	return false
 }

@@ -14,7 +14,7 @@ import (
 // snapshot of that state: written to a new file, renamed over the
 // journal, appended to from then on.
 
-const compactAt = 64 << 20
+const compactAt = 4 << 20
 
 // compactIfNeeded snapshots the journal when it has grown past compactAt
 // and four times what a snapshot would take. On the injector thread.
@@ -22,13 +22,15 @@ func (e *Engine) compactIfNeeded() {
 	if e.journal.Size() < compactAt {
 		return
 	}
-	est := e.pool.Stats().Contents*60 + 64
+	est := e.pool.Stats().Contents*50 + 64
 	e.mu.Lock()
 	for _, t := range e.targets {
-		est += t.st.held*30 + 128
+		t.mu.Lock()
+		est += t.st.held*5 + 128
+		t.mu.Unlock()
 	}
 	e.mu.Unlock()
-	if e.journal.Size() < 4*est {
+	if e.journal.Size() < 2*est {
 		return
 	}
 	if err := e.snapshot(); err != nil {
@@ -91,7 +93,9 @@ func (e *Engine) snapshot() error {
 			continue
 		}
 		nj.Target(t.record())
-		t.pt.each(0, ^uint64(0), func(a uint64, id CID) { nj.Map(t.id, a, id) })
+		var runs mapRuns
+		t.pt.each(0, ^uint64(0), func(a uint64, id CID) { runs.add(t.id, a, id) })
+		runs.write(nj)
 		for a, s := range t.pending {
 			nj.Stage(t.id, s, a)
 		}
