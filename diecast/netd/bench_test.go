@@ -226,3 +226,58 @@ func BenchmarkScale64(b *testing.B) {
 		b.ReportMetric(time.Since(t0).Seconds(), "down-s")
 	}
 }
+
+// BenchmarkScale: bring-up and teardown of N nodes of 0.1 core and 64 MiB
+// on one switch (the 1,000-node aim), with the host memory each
+// node costs (MemAvailable before and after), the daemon's RSS and what
+// its memory cgroup is charged, and a ping across the whole experiment.
+//
+//	go test -run '^$' -bench Scale/ -benchtime 1x ./diecast/netd/
+func BenchmarkScale(b *testing.B) {
+	testutil.MustRoot(b)
+	for _, n := range []int{250, 500, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			spec := fmt.Sprintf("name: %%s\nnodes:\n  n: {count: %d, cpu: 0.1, memory: 64Mi}\nswitches: [s1]\nlinks:\n  - {ends: [n, s1], bandwidth: 100Mbit, latency: 1ms}\n", n)
+			for range b.N {
+				m0 := memAvailable(b)
+				t0 := time.Now()
+				st := upFast(b, spec)
+				up := time.Since(t0)
+				time.Sleep(2 * time.Second)
+				perNode := float64(m0-memAvailable(b)) / float64(n)
+				rss := statusField(b, st.Daemon.Pid, "VmRSS") << 10
+				charged, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", "vmux", st.Name, DaemonCgroup, "memory.usage_in_bytes"))
+				ch, _ := strconv.ParseInt(strings.TrimSpace(string(charged)), 10, 64)
+				if _, _, es := execIn(b, st, "n1", "ping", "-c", "1", "-W", "2", fmt.Sprintf("n%d", n)); es.Code != 0 {
+					b.Errorf("n1 cannot reach n%d: %+v", n, es)
+				}
+				t0 = time.Now()
+				if err := Down(st.Name, 3*time.Second); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(up.Seconds(), "up-s")
+				b.ReportMetric(time.Since(t0).Seconds(), "down-s")
+				b.ReportMetric(perNode/(1<<20), "host-MiB/node")
+				b.ReportMetric(float64(rss)/(1<<20), "daemon-rss-MiB")
+				b.ReportMetric(float64(ch)/(1<<20), "daemon-cgroup-MiB")
+			}
+		})
+	}
+}
+
+// memAvailable is the host's MemAvailable (bytes).
+func memAvailable(b testing.TB) int64 {
+	b.Helper()
+	buf, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(buf), "\n") {
+		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	b.Fatal("no MemAvailable in /proc/meminfo")
+	return 0
+}

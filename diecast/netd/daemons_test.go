@@ -153,7 +153,7 @@ func tracerTgid(t *testing.T, pid int) int {
 	return statusField(t, tracer, "Tgid")
 }
 
-func statusField(t *testing.T, pid int, key string) int {
+func statusField(t testing.TB, pid int, key string) int {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

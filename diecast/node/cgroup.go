@@ -1,6 +1,7 @@
 package node
 
 import (
+	"syscall"
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
@@ -17,6 +18,11 @@ type Cgroup interface {
 	Apply(Limits) error
 	// Add moves process pid (all its threads) into the cgroup.
 	Add(pid int) error
+	// Spawn calls start, which forks a process with sys as its attributes,
+	// so that the process is born in the cgroup: what it allocates before
+	// Add could move it is charged to the node, not to its parent (a
+	// moved process's memory stays charged where it was allocated).
+	Spawn(sys *syscall.SysProcAttr, start func() error) error
 	// CPUUsage is the CPU time consumed by the cgroup's processes so far.
 	CPUUsage() (time.Duration, error)
 	// Destroy kills what is left inside and removes the directories.

@@ -1,12 +1,18 @@
 package node
 
 import (
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmux/vmux/internal/testutil"
 )
 
 func readFile(t *testing.T, p string) string {
@@ -123,4 +129,60 @@ func TestDiskWriteThrottled(t *testing.T) {
 		t.Errorf("2 MiB written in %v at a 4 MiB/s throttle, want >= %v", took, min)
 	}
 	t.Logf("2 MiB direct write in %v at 4 MiB/s", took)
+}
+
+// TestSpawnBornInCgroup: a process started through Spawn is in the
+// cgroup from its first instruction, so the memory it allocates before
+// anyone could move it is charged to the cgroup (a process moved later
+// leaves its memory charged where it was), and the thread that forked it
+// is back in its own cgroups afterwards.
+func TestSpawnBornInCgroup(t *testing.T) {
+	testutil.MustRoot(t)
+	cg, err := NewCgroup(fmt.Sprintf("spawn%d", os.Getpid()), "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Destroy()
+	if err := cg.Apply(Limits{Memory: 256 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile("/proc/self/cgroup")
+	// 32 MiB touched at once, then wait: nothing moves it into the cgroup
+	cmd := exec.Command("python3", "-c", "import sys; b = bytearray(32 << 20); print('ok', flush=True); sys.stdin.read()")
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if err := cg.Spawn(cmd.SysProcAttr, cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { in.Close(); cmd.Wait() }()
+	line := make([]byte, 3)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "ok\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	mem := cg.(*cgroupV1).dirs["memory"]
+	usage, err := readCgroupInt(mem, "memory.usage_in_bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if usage < 32<<20 {
+		t.Errorf("the cgroup is charged %d bytes for a child that allocated 32 MiB in it", usage)
+	}
+	for _, d := range cg.Paths() {
+		if strings.Contains(d, "/unified/") {
+			continue // left to Add: no controller there
+		}
+		pids, _ := cgroupPids(d)
+		if len(pids) != 1 || pids[0] != cmd.Process.Pid {
+			t.Errorf("%s holds %v, want only the child %d", d, pids, cmd.Process.Pid)
+		}
+	}
+	// every thread of this process is where it was
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/cgroup")
+		if string(b) != string(before) {
+			t.Errorf("thread %s is in %q, was in %q", task.Name(), b, before)
+		}
+	}
 }

@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -15,10 +19,11 @@ var v1Controllers = []string{"cpu", "cpuacct", "memory", "blkio", "pids"}
 type cgroupV1 struct {
 	dirs map[string]string // controller -> cgroup dir
 	all  []string          // distinct dirs, in creation order
+	rel  string            // <experiment>/<node>, under each hierarchy's vmux
 }
 
 func newV1(root, experiment, node string) (*cgroupV1, error) {
-	cg := &cgroupV1{dirs: map[string]string{}}
+	cg := &cgroupV1{dirs: map[string]string{}, rel: filepath.Join(experiment, node)}
 	seen := map[string]string{}
 	for _, ctrl := range v1Controllers {
 		mnt, err := filepath.EvalSymlinks(filepath.Join(root, ctrl))
@@ -61,6 +66,85 @@ func newV1(root, experiment, node string) (*cgroupV1, error) {
 }
 
 func (c *cgroupV1) Paths() []string { return append([]string(nil), c.all...) }
+
+// Spawn forks from a thread moved into the node's v1 cgroups for the
+// moment (v1 places threads one by one: the "tasks" file), so that the
+// child is born there; the thread then goes back to its own cgroups. A
+// thread that cannot go back is never used again (it stays locked and
+// exits with its goroutine). The unified directory (no controllers) is
+// left to Add.
+func (c *cgroupV1) Spawn(_ *syscall.SysProcAttr, start func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := threadCgroups()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		tid := strconv.Itoa(syscall.Gettid())
+		var moved []string // the hierarchies (mounts) the thread left
+		back := func() bool {
+			ok := true
+			for _, mnt := range moved {
+				if err := writeCgroupFile(filepath.Join(mnt, home[mnt]), "tasks", tid); err != nil {
+					ok = false
+				}
+			}
+			return ok
+		}
+		for ctrl, dir := range c.dirs {
+			if ctrl == "unified" {
+				continue
+			}
+			mnt := strings.TrimSuffix(dir, string(filepath.Separator)+filepath.Join(cgroupTop, c.rel))
+			if slices.Contains(moved, mnt) {
+				continue // co-mounted controllers: one directory
+			}
+			if _, ok := home[mnt]; !ok {
+				err = fmt.Errorf("spawn in cgroup: this thread's cgroup in %s is unknown", mnt)
+				break
+			}
+			if err = writeCgroupFile(dir, "tasks", tid); err != nil {
+				break
+			}
+			moved = append(moved, mnt)
+		}
+		if err == nil {
+			err = start()
+		}
+		if back() {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+// threadCgroups maps each v1 hierarchy's mount point under cgroupRoot to
+// the calling thread's cgroup in it (/proc/thread-self/cgroup).
+func threadCgroups() (map[string]string, error) {
+	b, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("spawn in cgroup: %w", err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || f[1] == "" {
+			continue // v2's line ("0::/...")
+		}
+		for _, ctrl := range strings.Split(f[1], ",") {
+			ctrl = strings.TrimPrefix(ctrl, "name=")
+			mnt, err := filepath.EvalSymlinks(filepath.Join(cgroupRoot, ctrl))
+			if err == nil {
+				out[mnt] = f[2]
+			}
+		}
+	}
+	return out, nil
+}
 
 func (c *cgroupV1) Apply(l Limits) error {
 	if err := l.Validate(); err != nil {

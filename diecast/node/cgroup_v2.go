@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vmux/vmux/internal/linux"
@@ -65,6 +66,18 @@ func newV2(root, experiment, node string) (*cgroupV2, error) {
 }
 
 func (c *cgroupV2) Paths() []string { return []string{c.dir} }
+
+// Spawn forks into the cgroup directly (clone3 CLONE_INTO_CGROUP).
+func (c *cgroupV2) Spawn(sys *syscall.SysProcAttr, start func() error) error {
+	f, err := os.OpenFile(c.dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("open cgroup: %w", err)
+	}
+	defer f.Close()
+	sys.UseCgroupFD, sys.CgroupFD = true, int(f.Fd())
+	defer func() { sys.UseCgroupFD, sys.CgroupFD = false, 0 }()
+	return start()
+}
 
 // v2CPUMax formats cpu.max for a fraction of a core.
 func v2CPUMax(l Limits) string {

@@ -141,7 +141,10 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	cmd.Stdout, cmd.Stderr = cfg.Log, cfg.Log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: linux.NodeNSFlags, Setsid: true}
-	err = cmd.Start()
+	// born in the node's cgroup: a Go program's start-up memory (~1.2 MiB)
+	// allocated in its parent's would stay charged there (1,000 inits
+	// filled the experiment daemon's 1 GiB), and Add below is then a no-op
+	err = cg.Spawn(cmd.SysProcAttr, cmd.Start)
 	wr.Close()
 	goRd.Close()
 	if err != nil {
