@@ -274,8 +274,15 @@ func (r *run) execute(ctx context.Context) (*RunResult, error) {
 		applied, err := ScaleTCP(st, r.m.TDF)
 		res.TCP = applied
 		if err == nil {
-			rto, applied, err = scaleInitialRTO(st, r.m.TDF)
+			// Where the kernel has no cgroup v2 or no sock_ops BPF the
+			// run goes on with the kernel's initial RTO, and says so.
+			var rerr error
+			rto, applied, rerr = scaleInitialRTO(st, r.m.TDF)
 			res.TCP = append(res.TCP, applied...)
+			if rerr != nil {
+				r.o.Logger.Warn("tcp initial rto not scaled", "err", rerr)
+				res.TCP = append(res.TCP, "initial_rto: not scaled: "+rerr.Error())
+			}
 		}
 		if rto != nil {
 			defer rto.Close() // before Down: the defers run last first

@@ -82,7 +82,8 @@ func (p TCPScaling) Apply(st *netd.State, k float64) ([]string, error) {
 // scaleInitialRTO makes every node's TCP connections start with k x the
 // kernel's initial RTO: one program, attached to each node's cgroup v2
 // directory. The caller closes the scaler (it detaches the program) and
-// sets a new k on it when the experiment's k changes.
+// sets a new k on it when the experiment's k changes. On an error nothing
+// is attached (the scaler is nil).
 func scaleInitialRTO(st *netd.State, k float64) (*tcprto.Scaler, []string, error) {
 	s, err := tcprto.New(k)
 	if err != nil {
@@ -93,11 +94,11 @@ func scaleInitialRTO(st *netd.State, k float64) (*tcprto.Scaler, []string, error
 		dir := node.BPFCgroup(n.Cgroups)
 		if dir == "" {
 			s.Close()
-			return nil, out, fmt.Errorf("scale tcp initial rto in node %s: no cgroup v2 directory (a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified is needed)", n.Name)
+			return nil, nil, fmt.Errorf("scale tcp initial rto in node %s: no cgroup v2 directory (a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified is needed)", n.Name)
 		}
 		if err := s.Attach(dir); err != nil {
 			s.Close()
-			return nil, out, fmt.Errorf("scale tcp initial rto in node %s: %w", n.Name, err)
+			return nil, nil, fmt.Errorf("scale tcp initial rto in node %s: %w", n.Name, err)
 		}
 		out = append(out, fmt.Sprintf("%s: initial_rto=%v", n.Name, s.RTO()))
 	}

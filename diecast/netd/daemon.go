@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -351,13 +350,11 @@ func (d *daemon) followClock(p vclock.Params) {
 // Limits turns a node's spec into real cgroup limits at TDF k: a node that
 // should perceive c cores runs on c/k real cores (it sees k times more per
 // second of its time), and disk rates are divided by k likewise; memory is
-// not scaled. The CFS period is k times the kernel's 100 ms (cpuPeriod),
-// so that the quota comes in periods of the original's length in the
-// node's time.
+// not scaled.
 func Limits(nd *topology.Node, tdf vclock.TDF) (node.Limits, error) {
 	k := tdf.Float64()
 	l := node.Limits{
-		CPU: nd.CPU / k, Memory: int64(nd.Memory), PeriodUs: cpuPeriod(k),
+		CPU: nd.CPU / k, Memory: int64(nd.Memory),
 		ReadBps: int64(float64(nd.Disk.Read) / k), WriteBps: int64(float64(nd.Disk.Write) / k),
 		ReadIOPS: int64(float64(nd.Disk.ReadIOPS) / k), WriteIOPS: int64(float64(nd.Disk.WriteIOPS) / k),
 	}
@@ -384,20 +381,6 @@ func (d *daemon) sortNodes() {
 		out[idx[ns.Name]] = ns
 	}
 	d.st.Nodes = out
-}
-
-// cpuPeriod is the CFS period (us) of a node at TDF k: k x the default,
-// within what the kernel takes (1 ms to 1 s, so from k = 10 on it stays
-// at 1 s: 100 ms / k of the node's time); 0 (the default) at k = 1.
-// With the default period a node at k = 4 got its quota in slices a
-// quarter as long, 4 times as often: a burst the original finishes
-// within one period's quota was throttled and waited out most of a
-// period (the scale model's p99 2-3x, docs/benchmarks.md).
-func cpuPeriod(k float64) int64 {
-	if k == 1 {
-		return 0
-	}
-	return min(max(int64(math.Round(k*node.CPUPeriodUs)), node.MinPeriodUs), node.MaxPeriodUs)
 }
 
 // saveEvery is how often bring-up saves the state as nodes come up.

@@ -155,7 +155,7 @@ func (c *cgroupV1) Apply(l Limits) error {
 	if l.CPU > 0 {
 		quota = l.quotaUs()
 	}
-	if err := writeCgroupFile(cpu, "cpu.cfs_period_us", strconv.FormatInt(l.Period(), 10)); err != nil {
+	if err := writeCgroupFile(cpu, "cpu.cfs_period_us", strconv.Itoa(CPUPeriodUs)); err != nil {
 		return err
 	}
 	if err := writeCgroupFile(cpu, "cpu.cfs_quota_us", strconv.FormatInt(quota, 10)); err != nil {

@@ -82,9 +82,9 @@ func (c *cgroupV2) Spawn(sys *syscall.SysProcAttr, start func() error) error {
 // v2CPUMax formats cpu.max for a fraction of a core.
 func v2CPUMax(l Limits) string {
 	if l.CPU <= 0 {
-		return fmt.Sprintf("max %d", l.Period())
+		return fmt.Sprintf("max %d", CPUPeriodUs)
 	}
-	return fmt.Sprintf("%d %d", l.quotaUs(), l.Period())
+	return fmt.Sprintf("%d %d", l.quotaUs(), CPUPeriodUs)
 }
 
 // v2IOMax formats one io.max line for device majmin ("" if no throttle).

@@ -94,28 +94,3 @@ func TestLaunchers(t *testing.T) {
 		t.Errorf("unknown launcher: %v", err)
 	}
 }
-
-func TestLimitsPeriod(t *testing.T) {
-	l := Limits{CPU: 0.0625, PeriodUs: 400000}
-	if err := l.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if l.quotaUs() != 25000 || l.Period() != 400000 {
-		t.Errorf("quota %d per %d us, want 25000 per 400000", l.quotaUs(), l.Period())
-	}
-	if (Limits{CPU: 0.5}).Period() != CPUPeriodUs {
-		t.Error("no period given is not the default")
-	}
-	// a share too small for the default period fits a longer one
-	if err := (Limits{CPU: 0.005}).Validate(); err == nil {
-		t.Error("0.005 core per 100 ms (500 us) accepted")
-	}
-	if err := (Limits{CPU: 0.005, PeriodUs: 1000000}).Validate(); err != nil {
-		t.Errorf("0.005 core per 1 s: %v", err)
-	}
-	for _, p := range []int64{999, 1000001, -1} {
-		if err := (Limits{CPU: 0.5, PeriodUs: p}).Validate(); err == nil {
-			t.Errorf("period %d accepted", p)
-		}
-	}
-}
