@@ -51,6 +51,13 @@ func init() {
 				i, _ := strconv.Atoi(f[1])
 				mem[i*4096+17]++
 				fmt.Fprintf(out, "ok\n")
+			case "touch":
+				touchTimed(out, mem, n)
+			case "uffdbase":
+				k, _ := strconv.Atoi(f[1])
+				if err := uffdRoundTrip(out, k); err != nil {
+					fmt.Fprintf(out, "error %v\n", err)
+				}
 			case "exit":
 				return 0
 			}
@@ -87,7 +94,7 @@ func TestMain(m *testing.M) {
 }
 
 type proc struct {
-	t     *testing.T
+	t     testing.TB
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	out   *bufio.Reader
@@ -96,7 +103,7 @@ type proc struct {
 	pages int
 }
 
-func startTarget(t *testing.T, pages int) *proc {
+func startTarget(t testing.TB, pages int) *proc {
 	t.Helper()
 	cmd := reexec.Command("", targetRole, strconv.Itoa(pages))
 	in, _ := cmd.StdinPipe()
@@ -143,7 +150,7 @@ func (p *proc) check() {
 	}
 }
 
-func testEngine(t *testing.T, dir string) *Engine {
+func testEngine(t testing.TB, dir string) *Engine {
 	t.Helper()
 	e, err := New(Config{Dir: dir, Cold: time.Second, Interval: 250 * time.Millisecond, CPU: 1,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -159,7 +166,7 @@ func testEngine(t *testing.T, dir string) *Engine {
 // count is not used: it holds pages of the whole process, and the target
 // has others (under -race, ~2,700 resident zero pages and more of the race
 // detector's shadow memory) that it may take before the region's.
-func waitHeld(t *testing.T, e *Engine, p *proc, n int) ProcessStatus {
+func waitHeld(t testing.TB, e *Engine, p *proc, n int) ProcessStatus {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	out := 0

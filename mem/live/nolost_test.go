@@ -23,13 +23,13 @@ import (
 // killed -9, stopped, the process exiting and forking while pages are held.
 
 type redisProc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	port int
 	dir  string
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startRedis(t *testing.T, extra ...string) *redisProc {
+func startRedis(t testing.TB, extra ...string) *redisProc {
 	t.Helper()
 	bin := testutil.MustHaveCommand(t, "redis-server")
 	testutil.MustHaveCommand(t, "redis-cli")
