@@ -51,10 +51,13 @@ type Keepup struct {
 }
 
 // Thresholds beyond which a run is not evidence: the host fell behind
-// what the model promised. The values come from a measurement
-// (docs/benchmarks.md, "DieCast keep-up thresholds"): redis at k=4 under
-// 0-3 busy loops beside it; the thresholds sit just past the worst
-// readings at which the scaled run's fidelity had not changed further.
+// what the model promised. The values come from measurements
+// (docs/benchmarks.md, "DieCast keep-up thresholds"): redis at k=4 beside
+// 0-128 busy loops (fidelity never broke; the late fraction reached 5%)
+// and 1-24 redis pairs at k=4 on the same host (it broke between 4 and 8
+// pairs: denied 41% -> 59%, late 14% -> 30%); the denied and late limits
+// sit between the last good and the first broken reading. Host idle did
+// not mark the break (26% idle at 8 pairs); its limit is a precaution.
 type Thresholds struct {
 	// MaxMeanWait: the worst node's mean fraction of its share denied.
 	MaxMeanWait float64 `json:"max_mean_wait"`
@@ -68,7 +71,7 @@ type Thresholds struct {
 }
 
 // DefaultThresholds are the measured thresholds.
-var DefaultThresholds = Thresholds{MaxMeanWait: 0.5, MaxLateFraction: 0.05, MaxDropFraction: 0.001, MinMeanHostIdle: 0.01}
+var DefaultThresholds = Thresholds{MaxMeanWait: 0.5, MaxLateFraction: 0.2, MaxDropFraction: 0.001, MinMeanHostIdle: 0.01}
 
 // summarize folds samples into a Keepup.
 func summarize(s []KeepupSample) Keepup {
