@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 
+	_ "github.com/vmux/vmux/diecast/diskmodel/server" // the disk model's server role
 	"github.com/vmux/vmux/internal/cli"
 	"github.com/vmux/vmux/rt/reexec"
 )

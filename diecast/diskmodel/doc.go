@@ -10,7 +10,8 @@
 // a FUSE file system that passes every operation through to the directory
 // underneath (go-fuse's loopback, reached through a descriptor its init
 // opened before mounting over it). The server is this package's role
-// (Role), started by the node's init with the node's confinement (its
+// (Role, registered by package diskmodel/server, which holds the FUSE
+// server and is linked into cmd/vmux), started by the node's init with the node's confinement (its
 // cgroup, so its CPU is the node's; its capabilities and seccomp filter;
 // its pid namespace). For reads, writes and fsyncs it measures the backing
 // call's duration s and holds the reply until k x s after the call began

@@ -39,12 +39,12 @@ func TestValidate(t *testing.T) {
 }
 
 func TestParseArgs(t *testing.T) {
-	m, err := parseArgs(Args(Model{Factor: 2.5, Lead: 7 * time.Microsecond}))
-	if err != nil || m.Factor != 2.5 || m.Lead != 7*time.Microsecond {
-		t.Fatalf("round trip: %+v %v", m, err)
+	m, mount, err := ParseArgs(Args(Model{Factor: 2.5, Lead: 7 * time.Microsecond}, "/x"))
+	if err != nil || m.Factor != 2.5 || m.Lead != 7*time.Microsecond || mount != "/x" {
+		t.Fatalf("round trip: %+v %q %v", m, mount, err)
 	}
-	for _, a := range [][]string{nil, {"4"}, {"x", "0"}, {"4", "y"}, {"0", "0"}} {
-		if _, err := parseArgs(a); err == nil {
+	for _, a := range [][]string{nil, {"4", "0"}, {"x", "0", ""}, {"4", "y", ""}, {"0", "0", ""}} {
+		if _, _, err := ParseArgs(a); err == nil {
 			t.Errorf("%q accepted", a)
 		}
 	}

@@ -35,6 +35,8 @@ type initConfig struct {
 	Writable   []string `json:"writable,omitempty"`
 	Privileged bool     `json:"privileged,omitempty"`
 	Cgroups    []string `json:"cgroups,omitempty"`
+	// DiskModel is k of the disk latency model over Writable (0: none).
+	DiskModel float64 `json:"disk_model,omitempty"`
 }
 
 // oomInit and oomChild are the extreme oom_score_adj values: never
@@ -131,8 +133,12 @@ func setupInit() (*initProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := setupFS(cfg); err != nil {
+	disks, err := setupFS(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("set up node file systems: %w", err)
+	}
+	if err := startDiskModel(sb, disks, cfg.DiskModel); err != nil {
+		return nil, err
 	}
 	set := InitSettings{Node: cfg.Node, CPU: cfg.CPU}
 	if cfg.Supervised {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmux/vmux/diecast/diskmodel"
 	"github.com/vmux/vmux/internal/linux"
 	"github.com/vmux/vmux/rt/reexec"
 )
@@ -40,6 +41,12 @@ type Config struct {
 	// Privileged turns the sandbox off (every capability, the host's file
 	// systems writable); only the namespaces stay.
 	Privileged bool
+	// DiskModel is k of the disk latency model (package diskmodel): each
+	// Writable directory is covered, in the node only, by a file system
+	// whose reads, writes and fsyncs complete k times the host disk's
+	// service time after they begin, so that a node dilated by k sees the
+	// host's disk latency. 0: none (the host's disk as is).
+	DiskModel float64
 
 	// Exe is the binary re-executed as the node's init (reexec role
 	// InitRole); default this one. It must call reexec.Init first.
@@ -93,6 +100,14 @@ func Start(cfg Config) (n *Node, err error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.DiskModel != 0 {
+		if err := (diskmodel.Model{Factor: cfg.DiskModel}).Validate(); err != nil {
+			return nil, fmt.Errorf("%w: node %s: %v", ErrBadConfig, cfg.Name, err)
+		}
+		if cfg.Privileged {
+			return nil, fmt.Errorf("%w: node %s: the disk model covers a sandbox's writable directories; a privileged node has none", ErrBadConfig, cfg.Name)
+		}
+	}
 	cg, err := NewCgroup(cfg.Experiment, cfg.Name)
 	if err != nil {
 		return nil, err
@@ -110,6 +125,7 @@ func Start(cfg Config) (n *Node, err error) {
 		HostsFile: cfg.HostsFile, Socket: cfg.Socket, Launcher: cfg.Launcher,
 		CPU: cfg.Limits.CPU, Supervised: cfg.Supervisor != nil, Memory: cfg.Limits.Memory,
 		Root: cfg.Root, Writable: cfg.Writable, Privileged: cfg.Privileged, Cgroups: cg.Paths(),
+		DiskModel: cfg.DiskModel,
 	}
 	ic, _ := json.Marshal(icfg)
 	sock, err := listenExec(cfg.Socket)

@@ -48,14 +48,18 @@ const fsAttrs = linux.AttrRdonly | linux.AttrNoSuid | linux.AttrNoDev
 // /tmp, /var/tmp and /run (which hides /run/vmux and every experiment's
 // sockets and state); the experiment's hosts file on /etc/hosts; and the
 // host directories cfg.Writable, read-write at the same paths.
-func setupRootFS(cfg initConfig) error {
+//
+// With the disk model (cfg.DiskModel), each writable directory is then
+// covered by a FUSE mount (diskmodel_linux.go) whose server the caller
+// starts with the returned mounts.
+func setupRootFS(cfg initConfig) (_ []diskMount, err error) {
 	// Taken from the host before anything moves: the hosts file and the
 	// node's cgroup directories, to be attached inside the new view.
 	var hosts *linux.DetachedMount
 	if cfg.HostsFile != "" {
 		m, err := linux.CloneMount(cfg.HostsFile, fsAttrs|linux.AttrNoExec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer m.Close()
 		hosts = m
@@ -67,8 +71,19 @@ func setupRootFS(cfg initConfig) error {
 		}
 	}()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	devs, err := openFuseDevs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			for _, d := range devs {
+				d.Close()
+			}
+		}
+	}()
 	var writable []*linux.DetachedMount
 	defer func() {
 		for _, m := range writable {
@@ -77,64 +92,69 @@ func setupRootFS(cfg initConfig) error {
 	}()
 	for _, w := range cfg.Writable {
 		if !isDir(w) {
-			return fmt.Errorf("%w: writable %s is not a directory", ErrBadConfig, w)
+			return nil, fmt.Errorf("%w: writable %s is not a directory", ErrBadConfig, w)
 		}
 		m, err := linux.CloneMount(w, linux.AttrNoSuid|linux.AttrNoDev)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		writable = append(writable, m)
 	}
 	if cfg.Root != "" {
 		if err := enterRoot(cfg.Root, cfg.Writable); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// The host's special file systems go, then everything left is made
 	// read-only, no setuid, no devices, in one call for the whole tree.
 	for _, p := range []string{"/proc", "/sys", "/dev"} {
 		if err := linux.DetachMount(p); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := linux.SetMountAttrs("/", true, fsAttrs, 0); err != nil {
-		return err
+		return nil, err
 	}
 	if err := setupDev(cfg.Memory); err != nil {
-		return err
+		return nil, err
 	}
 	if err := setupProc(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := setupSys(cgs); err != nil {
-		return err
+		return nil, err
 	}
 	for _, d := range scratch {
 		if !isDir(d.path) {
 			continue
 		}
 		if err := linux.MountFS("tmpfs", d.path, linux.MountNoSuid|linux.MountNoDev, tmpfsData(d.mode, cfg.Memory)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for i, m := range writable {
 		// A directory under a scratch tmpfs (a test's /tmp/...) needs its
 		// mount point made there; elsewhere it exists.
 		if err := os.MkdirAll(cfg.Writable[i], 0o755); err != nil {
-			return fmt.Errorf("create mount point of writable %s: %w", cfg.Writable[i], err)
+			return nil, fmt.Errorf("create mount point of writable %s: %w", cfg.Writable[i], err)
 		}
 		if err := m.Attach(cfg.Writable[i]); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if hosts != nil {
 		if _, err := os.Stat("/etc/hosts"); err == nil {
 			if err := hosts.Attach("/etc/hosts"); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	if devs == nil {
+		return nil, nil
+	}
+	ms, err := mountDiskModel(cfg, devs)
+	devs = nil // owned by mountDiskModel
+	return ms, err
 }
 
 // tmpfsData is the mount data of a scratch tmpfs: the mode, and a size no
@@ -319,18 +339,21 @@ func isDir(p string) bool {
 // setupFS gives init's mount namespace the node's view: the sandbox's
 // (setupRootFS), or for a privileged node the host's with only a fresh
 // /proc and the hosts file.
-func setupFS(cfg initConfig) error {
+func setupFS(cfg initConfig) ([]diskMount, error) {
 	if !cfg.Privileged {
 		return setupRootFS(cfg)
 	}
+	if cfg.DiskModel != 0 {
+		return nil, fmt.Errorf("%w: the disk model covers a sandbox's writable directories; a privileged node has none", ErrBadConfig)
+	}
 	if err := linux.MountProc(); err != nil {
-		return fmt.Errorf("mount /proc: %w", err)
+		return nil, fmt.Errorf("mount /proc: %w", err)
 	}
 	if cfg.HostsFile != "" {
 		// Read-only: every node of an experiment shares this one file.
 		if err := linux.BindMountReadOnly(cfg.HostsFile, "/etc/hosts"); err != nil {
-			return fmt.Errorf("bind hosts file: %w", err)
+			return nil, fmt.Errorf("bind hosts file: %w", err)
 		}
 	}
-	return nil
+	return nil, nil
 }

@@ -1,4 +1,6 @@
-package diskmodel
+// Package server is the disk model's FUSE server (package diskmodel has
+// the mechanism in a nutshell) and its reexec role.
+package server
 
 import (
 	"context"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/vmux/vmux/diecast/diskmodel"
 )
 
 // Stats count what a server did.
@@ -24,6 +28,9 @@ type Stats struct {
 	Hold    time.Duration // total time replies were held
 	// ServiceP50 is the median service time of the last ringSize ops.
 	ServiceP50 time.Duration
+	// Recent are the service times of the last ringSize ops, in order
+	// while no more than ringSize were served.
+	Recent []time.Duration `json:",omitempty"`
 }
 
 // ringSize bounds the service times kept for the median.
@@ -32,8 +39,8 @@ const ringSize = 4096
 // server is one mounted model: the backing root, the model, the waiter.
 type server struct {
 	// m is the model in force (calibration swaps it).
-	m atomic.Pointer[Model]
-	w *Waiter
+	m atomic.Pointer[diskmodel.Model]
+	w *diskmodel.Waiter
 	// counters (atomic)
 	ops, service, hold atomic.Int64
 	// mu guards ring, the last service times (ops % ringSize is next),
@@ -48,6 +55,7 @@ func (s *server) stats() Stats {
 	r := append([]time.Duration(nil), s.ring...)
 	s.mu.Unlock()
 	st := Stats{Ops: s.ops.Load(), Service: time.Duration(s.service.Load()), Hold: time.Duration(s.hold.Load())}
+	st.Recent = append([]time.Duration(nil), r...)
 	if len(r) > 0 {
 		slices.Sort(r)
 		st.ServiceP50 = r[len(r)/2]
@@ -165,20 +173,20 @@ var alignedPool = sync.Pool{New: func() any {
 	return &a
 }}
 
-// Read reads into buf (through an aligned buffer for O_DIRECT).
+// Read reads into buf (through an aligned buffer for O_DIRECT). Only the
+// system call is inside the timed window.
 func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if len(buf) > maxIO {
 		buf = buf[:maxIO]
 	}
+	dst := buf
+	if f.direct {
+		a := alignedPool.Get().(*[]byte)
+		defer alignedPool.Put(a)
+		dst = (*a)[:len(buf)]
+	}
 	var n int
 	errno := f.s.timed(func() syscall.Errno {
-		dst := buf
-		if f.direct {
-			a := alignedPool.Get().(*[]byte)
-			defer alignedPool.Put(a)
-			dst = (*a)[:len(buf)]
-			defer func() { copy(buf, dst[:max(n, 0)]) }()
-		}
 		var err error
 		n, err = rawPread(f.fd, dst, off)
 		return fs.ToErrno(err)
@@ -186,19 +194,22 @@ func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult
 	if errno != 0 {
 		return nil, errno
 	}
+	if f.direct {
+		copy(buf, dst[:n])
+	}
 	return fuse.ReadResultData(buf[:n]), 0
 }
 
 // Write writes data (through an aligned buffer for O_DIRECT).
 func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	src := data
+	if f.direct && len(data) <= maxIO {
+		a := alignedPool.Get().(*[]byte)
+		defer alignedPool.Put(a)
+		src = (*a)[:copy(*a, data)]
+	}
 	var n int
 	errno := f.s.timed(func() syscall.Errno {
-		src := data
-		if f.direct && len(data) <= maxIO {
-			a := alignedPool.Get().(*[]byte)
-			defer alignedPool.Put(a)
-			src = (*a)[:copy(*a, data)]
-		}
 		var err error
 		n, err = syscall.Pwrite(f.fd, src, off)
 		return fs.ToErrno(err)
@@ -220,7 +231,7 @@ func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // (MountFuse), passing through to the directory dir (a descriptor opened
 // before the mount covered it). It returns when the file system is
 // unmounted or its connection aborted, with what it served.
-func Serve(dev, dir *os.File, m Model, log *slog.Logger) (Stats, error) {
+func Serve(dev, dir *os.File, m diskmodel.Model, log *slog.Logger) (Stats, error) {
 	return ServeConfig(Config{Dev: dev, Dir: dir, Model: m, Log: log})
 }
 
@@ -228,10 +239,10 @@ func Serve(dev, dir *os.File, m Model, log *slog.Logger) (Stats, error) {
 type Config struct {
 	// Dev is the mounted FUSE connection, Dir the backing directory.
 	Dev, Dir *os.File
-	Model    Model
+	Model    diskmodel.Model
 	// Mount is where the connection is mounted, as this process sees it:
 	// if set, the server measures the FUSE round trip through it first
-	// (Calibrate) and credits its median as the model's Lead.
+	// and credits its first quartile as the model's Lead.
 	Mount string
 	// Ready, if set, receives one line once the server serves (and has
 	// calibrated): "ok lead=NS\n"; then it is closed.
@@ -250,9 +261,9 @@ func ServeConfig(c Config) (Stats, error) {
 		return Stats{}, fmt.Errorf("stat backing directory: %w", &os.PathError{Op: "fstat", Path: dir.Name(), Err: err})
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		return Stats{}, fmt.Errorf("%w: backing %s is not a directory", ErrBadArgs, dir.Name())
+		return Stats{}, fmt.Errorf("%w: backing %s is not a directory", diskmodel.ErrBadArgs, dir.Name())
 	}
-	s := &server{w: NewWaiter()}
+	s := &server{w: diskmodel.NewWaiter()}
 	s.m.Store(&m)
 	// The loopback works by path: the descriptor's magic link reaches the
 	// directory under the mount, which no path in this namespace does.
