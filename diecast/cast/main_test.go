@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	_ "github.com/vmux/vmux/diecast/diskmodel/server" // the disk model server role of scaled nodes
 	"github.com/vmux/vmux/rt/reexec"
 )
 

@@ -288,6 +288,9 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 		Socket: sockPath(d.name, nd.Name), Log: logf, Launcher: d.st.Launcher,
 		Root: nd.Root, Writable: append(append([]string(nil), nd.Writable...), d.writable...), Privileged: nd.Privileged,
 	}
+	if d.dil != nil && nd.Disk.LatencyModel {
+		cfg.DiskModel = d.net.TDF.Float64() // the disk latency model at k (node.Config.DiskModel)
+	}
 	if d.dil != nil {
 		domain, err := dilate.NewDomain(shareOf(lim.CPU))
 		if err != nil {

@@ -204,6 +204,9 @@ func (c *compiler) nodes(s *Spec) {
 				c.fail(fmt.Sprintf("%s.writable[%d]", path, i), "%q: give a clean absolute path of a directory other than /", w)
 			}
 		}
+		if ns.Disk.LatencyModel && ns.Privileged {
+			c.fail(path+".disk.latency_model", "the disk latency model covers a sandboxed node's writable directories; a privileged node has none: remove latency_model or privileged")
+		}
 		if ns.Root != "" && ns.Privileged {
 			c.fail(path+".root", "a privileged node runs on the host's file system: remove root or privileged")
 		}

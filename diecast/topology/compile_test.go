@@ -207,6 +207,8 @@ func TestInvalidSpecs(t *testing.T) {
 		{"unclean root", "name: e\nnodes: {a: {root: /srv/../etc}}\n", "nodes.a.root"},
 		{"privileged root", "name: e\nnodes: {a: {root: /srv/a, privileged: true}}\n", "a privileged node runs on the host's"},
 		{"relative writable", "name: e\nnodes: {a: {writable: [data]}}\n", "nodes.a.writable[0]"},
+		{"privileged latency model", "name: e\nnodes: {a: {privileged: true, disk: {latency_model: true}}}\n", "nodes.a.disk.latency_model: the disk latency model"},
+		{"latency model typo", "name: e\nnodes: {a: {disk: {latency_modle: true}}}\n", "latency_model"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := Parse([]byte(c.spec))

@@ -69,6 +69,11 @@ type DiskSpec struct {
 	Write     ByteRate `yaml:"write"`
 	ReadIOPS  int64    `yaml:"read_iops"`
 	WriteIOPS int64    `yaml:"write_iops"`
+	// LatencyModel: when the node runs dilated by k, each read, write and
+	// fsync in its writable directories completes k times the host disk's
+	// service time after it begins (package diskmodel), so the node sees
+	// the disk's latency as well as its scaled rates. Default false.
+	LatencyModel bool `yaml:"latency_model"`
 }
 
 // LinkParams are the parameters of one direction of a link, in the
@@ -193,7 +198,7 @@ var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type
 var validKeys = map[string]string{
 	"Spec":      "name, tdf, subnet, nodes, switches, links, workload",
 	"NodeSpec":  "cpu, memory, disk, address, count, root, writable, privileged",
-	"DiskSpec":  "read, write, read_iops, write_iops",
+	"DiskSpec":  "read, write, read_iops, write_iops, latency_model",
 	"LinkSpec":  "ends, bandwidth, latency, jitter, loss, queue, reorder, forward, reverse",
 	"DirParams": "bandwidth, latency, jitter, loss, queue",
 	// The workload section (workload.go).
