@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,9 +18,15 @@ import (
 // calibReads is how many reads measure the round trip.
 const calibReads = 64
 
-// calibName is the calibration file's name in the backing directory
-// (created exclusively, removed before the server reports ready).
-func calibName() string { return fmt.Sprintf(".vmux-disk-calibrate-%d", os.Getpid()) }
+// calibName is a calibration file's name in the backing directory
+// (created exclusively, removed before the server reports ready): random,
+// since the servers of several nodes (each pid 6 or so in its own pid
+// namespace) may share one directory.
+func calibName() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return ".vmux-disk-calibrate-" + hex.EncodeToString(b[:])
+}
 
 // calibrate measures what a read through the mount costs beyond its
 // backing call (the kernel's FUSE round trip and the server's wake-up):
