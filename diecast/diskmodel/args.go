@@ -22,13 +22,23 @@ const (
 
 // Args are the role's arguments for m, calibrated through mount if set.
 func Args(m Model, mount string) []string {
-	return []string{strconv.FormatFloat(m.Factor, 'g', -1, 64), strconv.FormatInt(int64(m.Lead), 10), mount}
+	i := func(v int64) string { return strconv.FormatInt(v, 10) }
+	return []string{strconv.FormatFloat(m.Factor, 'g', -1, 64), i(int64(m.Lead)), mount,
+		i(m.ReadIOPS), i(m.WriteIOPS), i(m.ReadBps), i(m.WriteBps)}
 }
 
 // ParseArgs is the inverse of Args.
 func ParseArgs(args []string) (Model, string, error) {
-	if len(args) != 3 {
-		return Model{}, "", fmt.Errorf("%w: want FACTOR LEAD_NS MOUNT, got %d arguments", ErrBadArgs, len(args))
+	if len(args) != 7 {
+		return Model{}, "", fmt.Errorf("%w: want FACTOR LEAD_NS MOUNT READ_IOPS WRITE_IOPS READ_BPS WRITE_BPS, got %d arguments", ErrBadArgs, len(args))
+	}
+	var rates [4]int64
+	for i := range rates {
+		v, err := strconv.ParseInt(args[3+i], 10, 64)
+		if err != nil {
+			return Model{}, "", fmt.Errorf("%w: rate %q", ErrBadArgs, args[3+i])
+		}
+		rates[i] = v
 	}
 	k, err := strconv.ParseFloat(args[0], 64)
 	if err != nil {
@@ -38,6 +48,6 @@ func ParseArgs(args []string) (Model, string, error) {
 	if err != nil {
 		return Model{}, "", fmt.Errorf("%w: lead %q", ErrBadArgs, args[1])
 	}
-	m := Model{Factor: k, Lead: time.Duration(lead)}
+	m := Model{Factor: k, Lead: time.Duration(lead), ReadIOPS: rates[0], WriteIOPS: rates[1], ReadBps: rates[2], WriteBps: rates[3]}
 	return m, args[2], m.Validate()
 }

@@ -39,11 +39,12 @@ func TestValidate(t *testing.T) {
 }
 
 func TestParseArgs(t *testing.T) {
-	m, mount, err := ParseArgs(Args(Model{Factor: 2.5, Lead: 7 * time.Microsecond}, "/x"))
-	if err != nil || m.Factor != 2.5 || m.Lead != 7*time.Microsecond || mount != "/x" {
+	want := Model{Factor: 2.5, Lead: 7 * time.Microsecond, ReadIOPS: 125, WriteIOPS: 3, ReadBps: 5e6, WriteBps: 4}
+	m, mount, err := ParseArgs(Args(want, "/x"))
+	if err != nil || m != want || mount != "/x" {
 		t.Fatalf("round trip: %+v %q %v", m, mount, err)
 	}
-	for _, a := range [][]string{nil, {"4", "0"}, {"x", "0", ""}, {"4", "y", ""}, {"0", "0", ""}} {
+	for _, a := range [][]string{nil, {"4", "0", ""}, {"x", "0", "", "0", "0", "0", "0"}, {"4", "y", "", "0", "0", "0", "0"}, {"0", "0", "", "0", "0", "0", "0"}, {"4", "0", "", "-1", "0", "0", "0"}, {"4", "0", "", "z", "0", "0", "0"}} {
 		if _, _, err := ParseArgs(a); err == nil {
 			t.Errorf("%q accepted", a)
 		}
@@ -72,5 +73,32 @@ func TestWaiterNeverEarly(t *testing.T) {
 	// is far below that and above the spin's few microseconds.
 	if p50 := late[len(late)/2]; p50 > 100*time.Microsecond {
 		t.Errorf("median lateness %v, want <= 100µs", p50)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := NewLimiter(100, 1<<20) // 10 ms an op; 1 MiB/s
+	for i, c := range []struct {
+		at   time.Duration
+		n    int
+		want time.Duration
+	}{
+		{0, 4096, 0}, // first: at once
+		{time.Millisecond, 4096, 10 * time.Millisecond}, // IOPS bound
+		{50 * time.Millisecond, 4096, 50 * time.Millisecond},
+		{51 * time.Millisecond, 1 << 19, 60 * time.Millisecond}, // then 0.5 s of bytes
+		{61 * time.Millisecond, 4096, 560 * time.Millisecond},
+	} {
+		if got := l.Reserve(t0.Add(c.at), c.n).Sub(t0); got != c.want {
+			t.Errorf("op %d at %v: start %v, want %v", i, c.at, got, c.want)
+		}
+	}
+	var none *Limiter
+	if got := none.Reserve(t0, 1); !got.Equal(t0) {
+		t.Errorf("nil limiter: %v", got)
+	}
+	if got := NewLimiter(0, 0).Reserve(t0, 1<<30); !got.Equal(t0) {
+		t.Errorf("no limit: %v", got)
 	}
 }

@@ -332,7 +332,11 @@ func (d *daemon) followClock(p vclock.Params) {
 			d.log.Warn("node limits at the new factor are out of range; keeping the old ones", "node", nd.Name, "tdf", p.TDF.String(), "err", err)
 			continue
 		}
-		if err := n.Cgroup().Apply(lim); err != nil {
+		dm := 0.0
+		if d.dil != nil && nd.Disk.LatencyModel {
+			dm = 1 // the disk model's servers keep the rates of bring-up
+		}
+		if err := n.Cgroup().Apply(node.CgroupLimits(lim, dm)); err != nil {
 			d.log.Warn("applying node limits at the new factor", "node", nd.Name, "err", err)
 		}
 		if dm := d.domains[i]; dm != nil {

@@ -2,9 +2,13 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,7 +19,7 @@ import (
 
 // diskModelReady bounds how long a disk model server may take to mount,
 // calibrate and report.
-const diskModelReady = 15 * time.Second
+const diskModelReady = 5 * time.Second
 
 // diskMount is a writable directory of the node covered by the disk
 // model in init's mount namespace: its FUSE connection and the directory
@@ -99,11 +103,12 @@ func (l diskLauncher) Launch(*Process) (int, error) {
 
 // startDiskModel starts the server of each mount, confined like the
 // node's programs (an undilated one: the model keeps real time), and
-// waits until each serves. Init keeps no descriptor of a connection, so a
+// waits until each serves. The node's disk rates are the servers' (its
+// cgroup has none: CgroupLimits), paced before each timed call. Init keeps no descriptor of a connection, so a
 // server that dies aborts it (ENOTCONN, never a hang); the servers are not
 // init's launched programs (signals are not forwarded to them), and end
 // with the node's pid namespace.
-func startDiskModel(sb *sandbox, ms []diskMount, factor float64) error {
+func startDiskModel(sb *sandbox, ms []diskMount, dm diskmodel.Model) error {
 	defer closeDiskMounts(ms)
 	null, err := os.Open(os.DevNull)
 	if err != nil {
@@ -115,7 +120,7 @@ func startDiskModel(sb *sandbox, ms []diskMount, factor float64) error {
 		if err != nil {
 			return fmt.Errorf("disk model: %w", err)
 		}
-		l := diskLauncher{args: diskmodel.Args(diskmodel.Model{Factor: factor}, m.path),
+		l := diskLauncher{args: diskmodel.Args(dm, m.path),
 			files: []*os.File{null, os.Stderr, os.Stderr, m.dev, m.dir, wr}}
 		pid, err := sb.launch(l, &Process{})
 		wr.Close()
@@ -146,4 +151,55 @@ func awaitDiskModel(rd *os.File) error {
 		return fmt.Errorf("%w: server said %q", ErrInitFailed, line)
 	}
 	return nil
+}
+
+// diskCgroupPrefix names the cgroup of a node's disk model servers:
+// _disk-<node>, beside the node's (no node name starts with '_').
+const diskCgroupPrefix = "_disk-"
+
+// moveDiskServers moves the node's disk model servers out of its cpu and
+// cpuacct cgroups into vmux/<experiment>/_disk-<node>, which has no quota:
+// their CPU (the FUSE round trip, a few tens of µs a request) is the
+// experiment's, as DieCast's disk simulator ran in the VMM, not taken from
+// the node's share/k, which it would starve (docs/benchmarks.md, the disk
+// study). They stay in the node's memory, blkio and pids cgroups and its
+// namespaces. v1 only (on v2 one directory holds every controller: they
+// stay in the node's). It returns the directories made, for teardown.
+func moveDiskServers(cfg Config, cg Cgroup) ([]string, error) {
+	v1, ok := cg.(*cgroupV1)
+	if !ok {
+		return nil, nil
+	}
+	procs, err := os.ReadFile(filepath.Join(v1.dirs["cpu"], "cgroup.procs"))
+	if err != nil {
+		return nil, fmt.Errorf("find disk model servers: %w", err)
+	}
+	var pids []string
+	for _, p := range strings.Fields(string(procs)) {
+		b, err := os.ReadFile("/proc/" + p + "/cmdline")
+		if a, _, _ := bytes.Cut(b, []byte{0}); err == nil && string(a) == reexec.Argv0(diskmodel.Role) {
+			pids = append(pids, p)
+		}
+	}
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("%w: no disk model server in the node's cgroup", ErrInitFailed)
+	}
+	var dirs []string
+	for _, ctrl := range []string{"cpu", "cpuacct"} {
+		d := v1.dirs[ctrl]
+		if d == "" || slices.Contains(dirs, filepath.Join(filepath.Dir(d), diskCgroupPrefix+cfg.Name)) {
+			continue
+		}
+		dir := filepath.Join(filepath.Dir(d), diskCgroupPrefix+cfg.Name)
+		if err := mkdirCgroup(dir); err != nil {
+			return dirs, err
+		}
+		dirs = append(dirs, dir)
+		for _, p := range pids {
+			if err := writeCgroupFile(dir, "cgroup.procs", p); err != nil {
+				return dirs, fmt.Errorf("move disk model server %s: %w", p, err)
+			}
+		}
+	}
+	return dirs, nil
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmux/vmux/diecast/diskmodel"
 	"github.com/vmux/vmux/internal/linux"
 )
 
@@ -37,6 +38,8 @@ type initConfig struct {
 	Cgroups    []string `json:"cgroups,omitempty"`
 	// DiskModel is k of the disk latency model over Writable (0: none).
 	DiskModel float64 `json:"disk_model,omitempty"`
+	// DiskLimits carry the disk rates the model's servers apply.
+	DiskLimits Limits `json:"disk_limits,omitempty"`
 }
 
 // oomInit and oomChild are the extreme oom_score_adj values: never
@@ -137,7 +140,9 @@ func setupInit() (*initProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up node file systems: %w", err)
 	}
-	if err := startDiskModel(sb, disks, cfg.DiskModel); err != nil {
+	dm := diskmodel.Model{Factor: cfg.DiskModel, ReadIOPS: cfg.DiskLimits.ReadIOPS, WriteIOPS: cfg.DiskLimits.WriteIOPS,
+		ReadBps: cfg.DiskLimits.ReadBps, WriteBps: cfg.DiskLimits.WriteBps}
+	if err := startDiskModel(sb, disks, dm); err != nil {
 		return nil, err
 	}
 	set := InitSettings{Node: cfg.Node, CPU: cfg.CPU}

@@ -55,6 +55,15 @@ type Config struct {
 	Log io.Writer
 }
 
+// CgroupLimits are the limits a node's cgroups get: l, less the disk
+// rates when the disk model (factor diskModel) applies them instead.
+func CgroupLimits(l Limits, diskModel float64) Limits {
+	if diskModel != 0 {
+		l.ReadBps, l.WriteBps, l.ReadIOPS, l.WriteIOPS = 0, 0, 0, 0
+	}
+	return l
+}
+
 // InitRole is the reexec role of a node's init.
 const InitRole = "node-init"
 
@@ -79,6 +88,9 @@ type Node struct {
 	start  uint64
 	netns  uint64
 	done   chan struct{}
+	// disk are the cgroup directories of the node's disk model servers
+	// (diskmodel_linux.go), removed with the node's.
+	disk []string
 }
 
 // Start creates the node's cgroup, starts its init in new net, pid, mount,
@@ -117,7 +129,7 @@ func Start(cfg Config) (n *Node, err error) {
 			_ = cg.Destroy()
 		}
 	}()
-	if err := cg.Apply(cfg.Limits); err != nil {
+	if err := cg.Apply(CgroupLimits(cfg.Limits, cfg.DiskModel)); err != nil {
 		return nil, err
 	}
 	icfg := initConfig{
@@ -125,7 +137,7 @@ func Start(cfg Config) (n *Node, err error) {
 		HostsFile: cfg.HostsFile, Socket: cfg.Socket, Launcher: cfg.Launcher,
 		CPU: cfg.Limits.CPU, Supervised: cfg.Supervisor != nil, Memory: cfg.Limits.Memory,
 		Root: cfg.Root, Writable: cfg.Writable, Privileged: cfg.Privileged, Cgroups: cg.Paths(),
-		DiskModel: cfg.DiskModel,
+		DiskModel: cfg.DiskModel, DiskLimits: cfg.Limits,
 	}
 	ic, _ := json.Marshal(icfg)
 	sock, err := listenExec(cfg.Socket)
@@ -185,6 +197,13 @@ func Start(cfg Config) (n *Node, err error) {
 	if err := waitReady(rd, 10*time.Second); err != nil {
 		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
 	}
+	if cfg.DiskModel != 0 {
+		n.disk, err = moveDiskServers(cfg, cg)
+		if err != nil {
+			_ = removeCgroupDirs(n.disk, time.Second)
+			return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
+		}
+	}
 	if n.start, err = ProcStartTime(cmd.Process.Pid); err != nil {
 		return nil, err
 	}
@@ -239,7 +258,7 @@ type State struct {
 // State returns the node's on-disk record.
 func (n *Node) State() State {
 	return State{Name: n.cfg.Name, Pid: n.Pid(), StartTime: n.start, NetnsInode: n.netns,
-		Cgroups: n.cgroup.Paths(), Socket: n.cfg.Socket}
+		Cgroups: append(n.cgroup.Paths(), n.disk...), Socket: n.cfg.Socket}
 }
 
 // Stop asks init to stop (SIGTERM: it forwards it to its processes), kills
@@ -252,7 +271,7 @@ func (n *Node) Stop(grace time.Duration) error {
 		_ = n.cmd.Process.Kill()
 		<-n.done
 	}
-	err := n.cgroup.Destroy()
+	err := errors.Join(n.cgroup.Destroy(), removeCgroupDirs(n.disk, 5*time.Second))
 	_ = os.Remove(n.cfg.Socket)
 	return err
 }

@@ -45,7 +45,8 @@ func fioP50(t *testing.T, out string) float64 {
 
 // TestDiskModel: a node with the disk model at k=4 sees its writable
 // directory through the model (a FUSE mount in its namespace only, its
-// server confined in the node's cgroup) and fio's O_DIRECT reads there
+// server confined in the node's memory and blkio cgroups, its CPU outside
+// the node's quota) and fio's O_DIRECT reads there
 // take ~4x what they take in a node without it (neither node is dilated:
 // real time; a node's reads take ~25 µs more than the host's own, its
 // cgroup's and sandbox's cost, which the model scales too); after Stop
@@ -96,9 +97,24 @@ func TestDiskModel(t *testing.T) {
 	if len(servers) != 1 {
 		t.Fatalf("disk model servers: %v, want 1", servers)
 	}
-	procs, _ := os.ReadFile(filepath.Join(n.State().Cgroups[0], "cgroup.procs"))
-	if !strings.Contains("\n"+string(procs), "\n"+strconv.Itoa(servers[0])+"\n") {
-		t.Errorf("server %d is not in the node's cgroup (%s)", servers[0], strings.Fields(string(procs)))
+	// The server's CPU is the experiment's (no quota), its memory and
+	// disk the node's.
+	cgs, _ := os.ReadFile("/proc/" + strconv.Itoa(servers[0]) + "/cgroup")
+	for _, line := range strings.Split(strings.TrimSpace(string(cgs)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		switch f[1] {
+		case "cpu", "cpu,cpuacct", "cpuacct":
+			if !strings.HasSuffix(f[2], "/_disk-alpha") {
+				t.Errorf("server's %s cgroup %s, want .../_disk-alpha", f[1], f[2])
+			}
+		case "memory", "blkio":
+			if !strings.HasSuffix(f[2], "/alpha") {
+				t.Errorf("server's %s cgroup %s, want the node's", f[1], f[2])
+			}
+		}
 	}
 	model := nodeFio(n)
 	base2 := nodeFio(plain)

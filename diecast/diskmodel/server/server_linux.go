@@ -41,6 +41,8 @@ type server struct {
 	// m is the model in force (calibration swaps it).
 	m atomic.Pointer[diskmodel.Model]
 	w *diskmodel.Waiter
+	// rd, wr pace reads and writes at the model's rates.
+	rd, wr *diskmodel.Limiter
 	// counters (atomic)
 	ops, service, hold atomic.Int64
 	// mu guards ring, the last service times (ops % ringSize is next),
@@ -185,6 +187,7 @@ func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult
 		defer alignedPool.Put(a)
 		dst = (*a)[:len(buf)]
 	}
+	f.s.w.Until(f.s.rd.Reserve(time.Now(), len(dst)))
 	var n int
 	errno := f.s.timed(func() syscall.Errno {
 		var err error
@@ -208,6 +211,7 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 		defer alignedPool.Put(a)
 		src = (*a)[:copy(*a, data)]
 	}
+	f.s.w.Until(f.s.wr.Reserve(time.Now(), len(src)))
 	var n int
 	errno := f.s.timed(func() syscall.Errno {
 		var err error
@@ -263,7 +267,7 @@ func ServeConfig(c Config) (Stats, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return Stats{}, fmt.Errorf("%w: backing %s is not a directory", diskmodel.ErrBadArgs, dir.Name())
 	}
-	s := &server{w: diskmodel.NewWaiter()}
+	s := &server{w: diskmodel.NewWaiter(), rd: diskmodel.NewLimiter(m.ReadIOPS, m.ReadBps), wr: diskmodel.NewLimiter(m.WriteIOPS, m.WriteBps)}
 	s.m.Store(&m)
 	// The loopback works by path: the descriptor's magic link reaches the
 	// directory under the mount, which no path in this namespace does.
