@@ -54,18 +54,29 @@ func (m Model) Hold(service time.Duration) time.Duration {
 	return h
 }
 
-// Limiter paces operations at an IOPS and a byte rate (0: none): each one
-// starts no earlier than the previous start plus max(1/iops, n/bps), like
-// blkio's throttle at queue depth 1, without its slice's burst.
+// Limiter paces operations at an IOPS and a byte rate (0: none) the way
+// blkio's throttle does: in slices (the kernel's is 100 ms), each of which
+// lets rate x slice of operations and bytes through at once; an operation
+// that would exceed them waits for the next slice. The server's slice is
+// k x 100 ms real (ThrottleSlice), the kernel's in the node's time, so that
+// the burst-and-wait pattern of the baseline's latencies is kept too.
 type Limiter struct {
 	iops, bps int64
-	// mu guards next, the earliest start of the next operation.
-	mu   sync.Mutex
-	next time.Time
+	slice     time.Duration
+	// mu guards the current slice: its start and what it let through.
+	mu         sync.Mutex
+	start      time.Time
+	ops, bytes float64
 }
 
-// NewLimiter returns a limiter at iops and bps (0 = no limit).
-func NewLimiter(iops, bps int64) *Limiter { return &Limiter{iops: iops, bps: bps} }
+// ThrottleSlice is the kernel's blkio throttle slice (throtl_slice, HZ/10).
+const ThrottleSlice = 100 * time.Millisecond
+
+// NewLimiter returns a limiter at iops and bps (0 = no limit) with slices
+// of slice.
+func NewLimiter(iops, bps int64, slice time.Duration) *Limiter {
+	return &Limiter{iops: iops, bps: bps, slice: max(slice, time.Millisecond)}
+}
 
 // Reserve returns when an operation of n bytes asked for at now may start,
 // and books it.
@@ -73,19 +84,24 @@ func (l *Limiter) Reserve(now time.Time, n int) time.Time {
 	if l == nil || (l.iops == 0 && l.bps == 0) {
 		return now
 	}
-	var iv time.Duration
-	if l.iops > 0 {
-		iv = time.Second / time.Duration(l.iops)
-	}
-	if l.bps > 0 {
-		iv = max(iv, time.Duration(float64(n)/float64(l.bps)*float64(time.Second)))
-	}
+	sec := l.slice.Seconds()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	start := now
-	if l.next.After(start) {
-		start = l.next
+	if l.start.IsZero() || !now.Before(l.start.Add(l.slice)) {
+		l.start, l.ops, l.bytes = now, 0, 0
 	}
-	l.next = start.Add(iv)
+	over := func() bool {
+		// the first operation of a slice always passes (below one
+		// operation a slice, the rate is one a slice)
+		return l.ops > 0 && ((l.iops > 0 && l.ops+1 > float64(l.iops)*sec+1e-9) || (l.bps > 0 && l.bytes+float64(n) > float64(l.bps)*sec))
+	}
+	start := now
+	for over() {
+		l.start = l.start.Add(l.slice)
+		l.ops, l.bytes = 0, 0
+		start = l.start
+	}
+	l.ops++
+	l.bytes += float64(n)
 	return start
 }

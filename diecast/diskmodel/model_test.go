@@ -78,27 +78,32 @@ func TestWaiterNeverEarly(t *testing.T) {
 
 func TestLimiter(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	l := NewLimiter(100, 1<<20) // 10 ms an op; 1 MiB/s
-	for i, c := range []struct {
-		at   time.Duration
-		n    int
-		want time.Duration
-	}{
-		{0, 4096, 0}, // first: at once
-		{time.Millisecond, 4096, 10 * time.Millisecond}, // IOPS bound
-		{50 * time.Millisecond, 4096, 50 * time.Millisecond},
-		{51 * time.Millisecond, 1 << 19, 60 * time.Millisecond}, // then 0.5 s of bytes
-		{61 * time.Millisecond, 4096, 560 * time.Millisecond},
-	} {
-		if got := l.Reserve(t0.Add(c.at), c.n).Sub(t0); got != c.want {
-			t.Errorf("op %d at %v: start %v, want %v", i, c.at, got, c.want)
+	// 100 IOPS, 1 MiB/s, slices of 100 ms: 10 ops or 100 KiB a slice.
+	l := NewLimiter(100, 1<<20, 100*time.Millisecond)
+	for i := 0; i < 10; i++ { // a burst of 10 at once
+		if got := l.Reserve(t0.Add(time.Duration(i)*time.Millisecond), 4096).Sub(t0); got != time.Duration(i)*time.Millisecond {
+			t.Fatalf("op %d: start %v, want at once", i, got)
 		}
+	}
+	if got := l.Reserve(t0.Add(20*time.Millisecond), 4096).Sub(t0); got != 100*time.Millisecond {
+		t.Errorf("11th op: start %v, want the next slice (100ms)", got)
+	}
+	if got := l.Reserve(t0.Add(250*time.Millisecond), 200<<10).Sub(t0); got != 250*time.Millisecond {
+		t.Errorf("op after idle: %v, want at once (a new slice)", got)
+	}
+	if got := l.Reserve(t0.Add(251*time.Millisecond), 4096).Sub(t0); got != 350*time.Millisecond {
+		t.Errorf("op after a slice's bytes: %v, want 350ms", got)
+	}
+	slow := NewLimiter(1, 0, 100*time.Millisecond) // below one op a slice: one a slice, no hang
+	slow.Reserve(t0, 1)
+	if got := slow.Reserve(t0, 1).Sub(t0); got != 100*time.Millisecond {
+		t.Errorf("slow limiter: %v, want 100ms", got)
 	}
 	var none *Limiter
 	if got := none.Reserve(t0, 1); !got.Equal(t0) {
 		t.Errorf("nil limiter: %v", got)
 	}
-	if got := NewLimiter(0, 0).Reserve(t0, 1<<30); !got.Equal(t0) {
+	if got := NewLimiter(0, 0, time.Second).Reserve(t0, 1<<30); !got.Equal(t0) {
 		t.Errorf("no limit: %v", got)
 	}
 }

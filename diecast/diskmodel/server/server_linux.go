@@ -187,7 +187,9 @@ func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult
 		defer alignedPool.Put(a)
 		dst = (*a)[:len(buf)]
 	}
-	f.s.w.Until(f.s.rd.Reserve(time.Now(), len(dst)))
+	if f.direct {
+		f.s.w.Until(f.s.rd.Reserve(time.Now(), len(dst)))
+	}
 	var n int
 	errno := f.s.timed(func() syscall.Errno {
 		var err error
@@ -211,7 +213,11 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 		defer alignedPool.Put(a)
 		src = (*a)[:copy(*a, data)]
 	}
-	f.s.w.Until(f.s.wr.Reserve(time.Now(), len(src)))
+	if f.direct {
+		// blkio v1 throttles direct I/O, not buffered writes (written
+		// back later, by the kernel): the same here
+		f.s.w.Until(f.s.wr.Reserve(time.Now(), len(src)))
+	}
 	var n int
 	errno := f.s.timed(func() syscall.Errno {
 		var err error
@@ -267,7 +273,8 @@ func ServeConfig(c Config) (Stats, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return Stats{}, fmt.Errorf("%w: backing %s is not a directory", diskmodel.ErrBadArgs, dir.Name())
 	}
-	s := &server{w: diskmodel.NewWaiter(), rd: diskmodel.NewLimiter(m.ReadIOPS, m.ReadBps), wr: diskmodel.NewLimiter(m.WriteIOPS, m.WriteBps)}
+	slice := time.Duration(m.Factor * float64(diskmodel.ThrottleSlice)) // the kernel's, in the node's time
+	s := &server{w: diskmodel.NewWaiter(), rd: diskmodel.NewLimiter(m.ReadIOPS, m.ReadBps, slice), wr: diskmodel.NewLimiter(m.WriteIOPS, m.WriteBps, slice)}
 	s.m.Store(&m)
 	// The loopback works by path: the descriptor's magic link reaches the
 	// directory under the mount, which no path in this namespace does.
