@@ -2,6 +2,7 @@ package netd
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +89,7 @@ func TestExperimentPause(t *testing.T) {
 			defer wg.Done()
 			// 30 pings 50 ms apart (virtual): 15 s of real time, the
 			// pause in the middle.
-			out, _, _, err := tryExec(t, st, p[0], "ping", "-U", "-n", "-c", "30", "-i", "0.05", p[1])
+			out, _, _, err := tryExec(t, st, p[0], "ping", "-D", "-U", "-n", "-c", "30", "-i", "0.05", p[1])
 			if err != nil {
 				t.Error(err)
 			}
@@ -134,18 +135,40 @@ func TestExperimentPause(t *testing.T) {
 	if d := time.Duration(frozen - va1); d > 100*time.Millisecond {
 		t.Errorf("node a read %v more virtual time inside the pause", d)
 	}
+	// The pings share the link with the stream, so some wait behind its
+	// bursts in the link's queue wherever the pause is (2.4-2.8 ms more in
+	// the runs that failed a fixed median+2 ms bound, pings long after the
+	// resume among them): the pings near the pause (sent within 50 ms
+	// virtual of it, or in flight across it) are compared with the others.
+	// The others of both directions make the reference. In 14 runs, by
+	// 50 ms of send time: near the pause median 10.1-10.3 ms, at most 11.4;
+	// from 450 ms before to 650 ms after it the same (10.0-10.35, at most
+	// 10.7-13.1); after the stream's end 10.0-10.1, at most 10.2.
+	near := map[string][]time.Duration{}
+	var rest []time.Duration
 	for n, out := range pings {
-		rtts := parseRTTs(out)
-		if len(rtts) != 30 {
-			t.Errorf("%s: %d of 30 pings answered\n%s", n, len(rtts), out)
-			continue
+		nr, rs, answered := nearPings(out, frozen, 50*time.Millisecond)
+		if answered != 30 {
+			t.Errorf("%s: %d of 30 pings answered\n%s", n, answered, out)
 		}
-		med := median(rtts)
-		for i, r := range rtts {
-			if r < 10*time.Millisecond || r > med+2*time.Millisecond {
-				t.Errorf("%s: ping %d took %v virtual, median %v (configured 10 ms)", n, i+1, r, med)
+		near[n], rest = nr, append(rest, rs...)
+		for _, r := range append(nr, rs...) {
+			if r < 10*time.Millisecond {
+				t.Errorf("%s: a ping took %v virtual, under the configured 10 ms", n, r)
 			}
 		}
+	}
+	if len(near["a"])+len(near["b"]) == 0 || len(rest) == 0 {
+		t.Fatalf("%d+%d pings near the pause at %d, %d others\n%v", len(near["a"]), len(near["b"]), frozen, len(rest), pings)
+	}
+	worst := slices.Max(rest)
+	for n, nr := range near {
+		for _, r := range nr {
+			if r > worst+time.Millisecond {
+				t.Errorf("%s: a ping near the pause took %v virtual, the others at most %v (median %v)\n%s", n, r, worst, median(rest), pings[n])
+			}
+		}
+		t.Logf("%s: %d pings near the pause %v; the %d others of both: median %v, at most %v", n, len(nr), nr, len(rest), median(rest), worst)
 	}
 	var res struct {
 		End struct {
@@ -160,4 +183,32 @@ func TestExperimentPause(t *testing.T) {
 	if n := retransSegs(t, st, "a") - retrans0; res.End.SumSent.Retransmits != 0 || n != 0 {
 		t.Errorf("TCP retransmitted across the pause: iperf3 %d, RetransSegs +%d", res.End.SumSent.Retransmits, n)
 	}
+}
+
+// nearPings parses ping -D output: the RTTs of the pings sent within
+// window of virtual time at (ns) or in flight across it, those of the
+// others, and how many were answered.
+func nearPings(out string, at int64, window time.Duration) (near, rest []time.Duration, answered int) {
+	for _, line := range strings.Split(out, "\n") {
+		ts, tail, ok := strings.Cut(line, "] ")
+		_, v, ok2 := strings.Cut(tail, "time=")
+		if !ok || !ok2 || !strings.HasPrefix(ts, "[") {
+			continue
+		}
+		recvS, err1 := strconv.ParseFloat(ts[1:], 64)
+		ms, err2 := strconv.ParseFloat(strings.TrimSuffix(v, " ms"), 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		answered++
+		rtt := time.Duration(ms * float64(time.Millisecond))
+		recv := int64(recvS * 1e9)
+		sent := recv - int64(rtt)
+		if (sent <= at && at <= recv) || time.Duration(max(sent-at, at-sent)) <= window {
+			near = append(near, rtt)
+		} else {
+			rest = append(rest, rtt)
+		}
+	}
+	return near, rest, answered
 }

@@ -121,7 +121,7 @@ func pauseScenario(tb testing.TB, noFreeze bool) pauseFigures {
 		retrans: c1["RetransSegs"] - c0["RetransSegs"], rto: c1["TCPTimeouts"] - c0["TCPTimeouts"], probes: c1["TCPLossProbes"] - c0["TCPLossProbes"]}
 	var others []time.Duration
 	for n, out := range pings {
-		across, rest, answered := splitPings(out, frozen[n])
+		across, rest, answered := nearPings(out, frozen[n], 0)
 		f.lost += 150 - answered
 		f.nAcross += len(across)
 		for _, r := range across {
@@ -149,33 +149,6 @@ func pauseScenario(tb testing.TB, noFreeze bool) pauseFigures {
 		}
 	}
 	return f
-}
-
-// splitPings parses ping -D output: the RTTs of the pings in flight at
-// virtual time pausedAt (ns; sent before it, answered after) and of the
-// others, and how many were answered.
-func splitPings(out string, pausedAt int64) (across, rest []time.Duration, answered int) {
-	for _, line := range strings.Split(out, "\n") {
-		ts, tail, ok := strings.Cut(line, "] ")
-		_, v, ok2 := strings.Cut(tail, "time=")
-		if !ok || !ok2 || !strings.HasPrefix(ts, "[") {
-			continue
-		}
-		at, err1 := strconv.ParseFloat(ts[1:], 64)
-		ms, err2 := strconv.ParseFloat(strings.TrimSuffix(v, " ms"), 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		answered++
-		rtt := time.Duration(ms * float64(time.Millisecond))
-		recv := int64(at * 1e9)
-		if recv-int64(rtt) <= pausedAt && pausedAt <= recv {
-			across = append(across, rtt)
-		} else {
-			rest = append(rest, rtt)
-		}
-	}
-	return across, rest, answered
 }
 
 // tcpCounters reads node n's Tcp: (snmp) and TcpExt: (netstat) counters.
