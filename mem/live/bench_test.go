@@ -188,67 +188,6 @@ func startMix(b *testing.B) []*benchProc {
 	return ps
 }
 
-// startGuests boots n QEMU TCG microvm guests (Debian's kernel, a busybox
-// initramfs) whose RAM is anonymous memory of the qemu process. Each guest
-// fills a tmpfs with copies of busybox (identical pages), edited copies
-// (similar pages), text and random bytes, seeded per guest.
-func startGuests(b *testing.B, n int, ramMB int) []*benchProc {
-	qemu := testutil.MustHaveCommand(b, "qemu-system-x86_64")
-	bb := testutil.MustHaveCommand(b, "busybox")
-	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
-	if len(kernels) == 0 {
-		b.Skip("no kernel in /boot (make deps installs linux-image-amd64)")
-	}
-	initrd := buildInitramfs(b, bb)
-	var ps []*benchProc
-	var waits []func()
-	for i := 0; i < n; i++ {
-		p, wait := startBenchAsync(b, fmt.Sprintf("guest%d", i), fmt.Sprintf("guest%d", i), "vmux-guest-ready", qemu,
-			"-M", "microvm", "-accel", "tcg", "-m", strconv.Itoa(ramMB), "-kernel", kernels[len(kernels)-1], "-initrd", initrd,
-			"-append", fmt.Sprintf("console=ttyS0 quiet seed=%d", i+1), "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio")
-		ps, waits = append(ps, p), append(waits, wait)
-	}
-	for _, w := range waits {
-		w()
-	}
-	return ps
-}
-
-const guestInit = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t tmpfs -o size=90%% tmpfs /mnt
-seed=$(sed 's/.*seed=\([0-9]*\).*/\1/' /proc/cmdline)
-i=0; while [ $i -lt 16 ]; do cat /bin/busybox > /mnt/bb$i; i=$((i+1)); done
-i=0; while [ $i -lt 8 ]; do sed "s/busybox/BUSYB0X/g; s/applet/APPL$i$seed/g" /bin/busybox > /mnt/edit$i; i=$((i+1)); done
-seq $seed 900000 > /mnt/numbers
-dmesg > /mnt/dmesg
-dd if=/dev/urandom of=/mnt/rand bs=1M count=%d 2>/dev/null
-echo vmux-guest-ready
-while true; do sleep 3600; done
-`
-
-func buildInitramfs(b *testing.B, busybox string) string {
-	dir := b.TempDir()
-	root := filepath.Join(dir, "root")
-	for _, d := range []string{"bin", "proc", "sys", "mnt", "dev"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
-	}
-	bbData, err := os.ReadFile(busybox)
-	if err != nil {
-		b.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(root, "bin", "busybox"), bbData, 0o755)
-	os.WriteFile(filepath.Join(root, "init"), []byte(fmt.Sprintf(guestInit, 16)), 0o755)
-	out := filepath.Join(dir, "initrd.cpio")
-	cmd := exec.Command("sh", "-c", "cd "+root+" && find . | cpio -o -H newc > "+out)
-	if o, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("cpio: %v %s", err, o)
-	}
-	return out
-}
-
 func memAvailable() int64 {
 	b, _ := os.ReadFile("/proc/meminfo")
 	for _, l := range strings.Split(string(b), "\n") {
@@ -458,6 +397,6 @@ func BenchmarkLiveVsKSMQEMU(b *testing.B) {
 		if v, err := strconv.Atoi(os.Getenv("VMUX_BENCH_GUESTS")); err == nil && v > 0 {
 			n = v
 		}
-		compare(b, "qemu", startGuests(b, n, 384), true)
+		compare(b, "qemu", startGuests(b, n, guestRAM), true)
 	}
 }
