@@ -334,8 +334,20 @@ func phaseLive(b *testing.B, ps []*benchProc, settle, cold time.Duration, cross 
 	r.detail = fmt.Sprintf("held %d MiB (zero %d, shared %d, patched %d, compressed %d, raw %d pages), store %d MiB (payload %d, journal %d, engine %d), faults %d (p50 %.0f us, p99 %.0f us), came back hot %d",
 		s.FreedBytes>>20, s.Held.Zero, s.Held.Shared, s.Held.Patched, s.Held.Compressed, s.Held.Raw,
 		s.StoreBytes>>20, s.StorePayloadBytes>>20, s.JournalBytes>>20, s.EngineBytes>>20, s.Faults, s.FaultP50us, s.FaultP99us, s.CameBackHot)
+	r.detail += fmt.Sprintf("; payload by kind: patched %.1f, compressed %.1f, raw %.1f MiB (live %.1f); pool records %.1f MiB",
+		mib(s.PayloadByKind.Patched), mib(s.PayloadByKind.Compressed), mib(s.PayloadByKind.Raw), mib(s.StoreLiveBytes), mib(s.MetadataBytes))
+	if s.Held.Compressed > 0 {
+		r.detail += fmt.Sprintf("; compressed pages average %.0f bytes", float64(s.PayloadByKind.Compressed)/float64(s.Held.Compressed))
+	}
+	for _, p := range s.Processes {
+		b.Logf("  %s pid %d: RSS %d -> %d MiB, held %d (zero %d, shared %d, patched %d, compressed %d, raw %d), evicted %d, faults %d, came back hot %d, rejected %d, cold %.0f s",
+			p.Name, p.Pid, p.RSSBefore>>20, p.RSSNow>>20, p.PagesHeld, p.Held.Zero, p.Held.Shared, p.Held.Patched, p.Held.Compressed, p.Held.Raw,
+			p.Evicted, p.Faults, p.CameBackHot, p.Rejected, p.ColdSeconds)
+	}
 	return r, s
 }
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 func syscallKill(pid int) {
 	if p, err := os.FindProcess(pid); err == nil {

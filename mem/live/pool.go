@@ -59,6 +59,8 @@ type PoolStats struct {
 	Raw        int64
 	Holders    int64 // held pages with a stored content
 	Payload    int64 // payload bytes (patches, compressed bytes, raw pages)
+	// payload bytes by kind of content
+	PatchedBytes, CompressedBytes, RawBytes int64
 }
 
 // Pool is the live Difference Engine's content store: every page taken
@@ -318,10 +320,13 @@ func (p *Pool) count(k mem.Kind, n int64, bytes int64) {
 	switch k {
 	case mem.KindPatched:
 		p.st.Patched += n
+		p.st.PatchedBytes += n * bytes
 	case mem.KindCompressed:
 		p.st.Compressed += n
+		p.st.CompressedBytes += n * bytes
 	case mem.KindRaw:
 		p.st.Raw += n
+		p.st.RawBytes += n * bytes
 	}
 }
 

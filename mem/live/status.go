@@ -35,7 +35,12 @@ type Status struct {
 	StorePayloadBytes int64 `json:"store_payload_bytes"`
 	StoreLiveBytes    int64 `json:"store_live_bytes"`
 	JournalBytes      int64 `json:"journal_bytes"`
-	EngineBytes       int64 `json:"engine_bytes"`
+	// PayloadByKind splits the stored payload (before the payload file's
+	// own slack: StorePayloadBytes - the sum) by kind of content.
+	PayloadByKind PayloadKinds `json:"payload_by_kind"`
+	// MetadataBytes estimates the pool's records (part of EngineBytes).
+	MetadataBytes int64 `json:"metadata_bytes"`
+	EngineBytes   int64 `json:"engine_bytes"`
 	// NetSavedBytes = FreedBytes - StoreBytes: what the host gained.
 	NetSavedBytes int64 `json:"net_saved_bytes"`
 	// References are contents kept only as the reference of patches.
@@ -58,6 +63,13 @@ type Status struct {
 type KindCounts struct {
 	Zero       int64 `json:"zero"`
 	Shared     int64 `json:"shared"`
+	Patched    int64 `json:"patched"`
+	Compressed int64 `json:"compressed"`
+	Raw        int64 `json:"raw"`
+}
+
+// PayloadKinds is payload bytes by kind of content.
+type PayloadKinds struct {
 	Patched    int64 `json:"patched"`
 	Compressed int64 `json:"compressed"`
 	Raw        int64 `json:"raw"`
@@ -150,6 +162,8 @@ func (e *Engine) Status() Status {
 	s.FaultP50us, s.FaultP99us = held.quantile(0.5), held.quantile(0.99)
 	ps := e.pool.Stats()
 	s.References = ps.Contents - int64(len(firstOf))
+	s.PayloadByKind = PayloadKinds{Patched: ps.PatchedBytes, Compressed: ps.CompressedBytes, Raw: ps.RawBytes}
+	s.MetadataBytes = e.pool.MetadataBytes()
 	s.FreedBytes = s.PagesHeld * pageSize
 	s.StorePayloadBytes = e.payloads.Bytes()
 	s.StoreLiveBytes = e.payloads.Live()
