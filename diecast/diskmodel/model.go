@@ -9,16 +9,18 @@ import (
 
 // Model says how long a reply waits after the backing operation returned.
 type Model struct {
-	// Factor is k, the node's time-dilation factor (>= 1).
+	// Factor is k, the node's time-dilation factor (>= 1), for a node
+	// whose time is a fixed factor of real time (FixedTime); a server
+	// reading the experiment's clock (ClockTime) takes k from it.
 	Factor float64
 	// Lead is real time credited for the FUSE round trip itself (the
 	// kernel and the server's wake-up, paid outside the measured call);
 	// 0 credits nothing, so a reply never comes before k x s.
 	Lead time.Duration
-	// Rates the server applies, real (already divided by k), 0 = none:
-	// with the model a node's disk rates are not blkio's (the throttle's
-	// wait would be timed as service and scaled a second time) but the
-	// server's, paced before the backing call (Limiter).
+	// Rates the server applies, in the node's time (the spec's), 0 =
+	// none: with the model a node's disk rates are not blkio's (the
+	// throttle's wait would be timed as service and scaled a second
+	// time) but the server's, paced before the backing call (Limiter).
 	ReadIOPS, WriteIOPS, ReadBps, WriteBps int64
 }
 
@@ -39,27 +41,29 @@ func (m Model) Validate() error {
 	return nil
 }
 
-// Hold is how long the reply to an operation whose backing call took
-// service waits after that call returned: (k - 1) x service, less the
-// lead, never negative. The operation then completes k x service after it
-// began (less the lead), its service time in the node's virtual time.
-func (m Model) Hold(service time.Duration) time.Duration {
+// Deadline is the node time at which the reply to an operation whose
+// backing call began at node time begin and took service (real) is due:
+// begin + service, less the lead in the node's time at factor k (no lead
+// while paused, k = 0). The operation then lasts its service time in the
+// node's time, as it did on the host.
+func (m Model) Deadline(begin int64, service time.Duration, k float64) int64 {
 	if service <= 0 {
-		return 0
+		return begin
 	}
-	h := time.Duration((m.Factor-1)*float64(service)) - m.Lead
-	if h < 0 {
-		return 0
+	d := int64(service)
+	if k > 0 {
+		d -= int64(float64(m.Lead) / k)
 	}
-	return h
+	return begin + max(d, 0)
 }
 
 // Limiter paces operations at an IOPS and a byte rate (0: none) the way
 // blkio's throttle does: in slices (the kernel's is 100 ms), each of which
 // lets rate x slice of operations and bytes through at once; an operation
-// that would exceed them waits for the next slice. The server's slice is
-// k x 100 ms real (ThrottleSlice), the kernel's in the node's time, so that
-// the burst-and-wait pattern of the baseline's latencies is kept too.
+// that would exceed them waits for the next slice. The server's times are
+// the node's (NodeTime) and its slice the kernel's, ThrottleSlice, in the
+// node's time (k x 100 ms real), so that the burst-and-wait pattern of
+// the baseline's latencies is kept too.
 type Limiter struct {
 	iops, bps int64
 	slice     time.Duration

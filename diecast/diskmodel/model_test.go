@@ -7,23 +7,44 @@ import (
 	"time"
 )
 
-func TestHold(t *testing.T) {
+func TestDeadline(t *testing.T) {
+	const begin = 1000
 	for _, c := range []struct {
 		m    Model
 		svc  time.Duration
-		want time.Duration
+		k    float64
+		want int64
 	}{
-		{Model{Factor: 1}, time.Millisecond, 0},
-		{Model{Factor: 4}, 100 * time.Microsecond, 300 * time.Microsecond},
-		{Model{Factor: 10}, 50 * time.Microsecond, 450 * time.Microsecond},
-		{Model{Factor: 4, Lead: 20 * time.Microsecond}, 100 * time.Microsecond, 280 * time.Microsecond},
-		{Model{Factor: 4, Lead: time.Millisecond}, 100 * time.Microsecond, 0},
-		{Model{Factor: 4}, 0, 0},
-		{Model{Factor: 4}, -time.Second, 0},
+		{Model{}, time.Millisecond, 1, begin + int64(time.Millisecond)},
+		{Model{}, 100 * time.Microsecond, 4, begin + 100_000},
+		{Model{Lead: 20 * time.Microsecond}, 100 * time.Microsecond, 4, begin + 95_000},
+		{Model{Lead: 20 * time.Microsecond}, 100 * time.Microsecond, 0, begin + 100_000}, // paused: no lead
+		{Model{Lead: time.Millisecond}, 100 * time.Microsecond, 4, begin},
+		{Model{}, 0, 4, begin},
+		{Model{}, -time.Second, 4, begin},
 	} {
-		if got := c.m.Hold(c.svc); got != c.want {
-			t.Errorf("%+v.Hold(%v) = %v, want %v", c.m, c.svc, got, c.want)
+		if got := c.m.Deadline(begin, c.svc, c.k); got != c.want {
+			t.Errorf("%+v.Deadline(%d, %v, %v) = %d, want %d", c.m, begin, c.svc, c.k, got, c.want)
 		}
+	}
+}
+
+// TestFixedTime: the node's time at k runs k times slower than real time,
+// and Until waits k x the node's duration.
+func TestFixedTime(t *testing.T) {
+	ft := NewFixedTime(4)
+	w := NewWaiter()
+	v0, k := ft.Now()
+	if k != 4 {
+		t.Fatalf("factor %v", k)
+	}
+	r0 := time.Now()
+	ft.Until(w, v0+int64(5*time.Millisecond))
+	if el := time.Since(r0); el < 20*time.Millisecond-time.Millisecond || el > 40*time.Millisecond {
+		t.Errorf("5 ms of node time at k=4 took %v real", el)
+	}
+	if v, _ := ft.Now(); v < v0+int64(5*time.Millisecond) {
+		t.Errorf("Until returned at %d, before %d", v, v0+int64(5*time.Millisecond))
 	}
 }
 
@@ -40,12 +61,14 @@ func TestValidate(t *testing.T) {
 
 func TestParseArgs(t *testing.T) {
 	want := Model{Factor: 2.5, Lead: 7 * time.Microsecond, ReadIOPS: 125, WriteIOPS: 3, ReadBps: 5e6, WriteBps: 4}
-	m, mount, err := ParseArgs(Args(want, "/x"))
-	if err != nil || m != want || mount != "/x" {
-		t.Fatalf("round trip: %+v %q %v", m, mount, err)
+	for _, clk := range []bool{false, true} {
+		p, err := ParseArgs(Args(want, "/x", clk))
+		if err != nil || p.Model != want || p.Mount != "/x" || p.Clock != clk {
+			t.Fatalf("round trip: %+v %v", p, err)
+		}
 	}
-	for _, a := range [][]string{nil, {"4", "0", ""}, {"x", "0", "", "0", "0", "0", "0"}, {"4", "y", "", "0", "0", "0", "0"}, {"0", "0", "", "0", "0", "0", "0"}, {"4", "0", "", "-1", "0", "0", "0"}, {"4", "0", "", "z", "0", "0", "0"}} {
-		if _, _, err := ParseArgs(a); err == nil {
+	for _, a := range [][]string{nil, {"4", "0", ""}, {"x", "0", "", "0", "0", "0", "0", ""}, {"4", "y", "", "0", "0", "0", "0", ""}, {"0", "0", "", "0", "0", "0", "0", ""}, {"4", "0", "", "-1", "0", "0", "0", ""}, {"4", "0", "", "z", "0", "0", "0", ""}, {"4", "0", "", "0", "0", "0", "0", "clocks"}, {"4", "0", "", "0", "0", "0", "0"}} {
+		if _, err := ParseArgs(a); err == nil {
 			t.Errorf("%q accepted", a)
 		}
 	}

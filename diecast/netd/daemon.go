@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmux/vmux/diecast/diskmodel"
 	"github.com/vmux/vmux/diecast/netem"
 	"github.com/vmux/vmux/diecast/node"
 	"github.com/vmux/vmux/diecast/topology"
@@ -289,7 +290,14 @@ func (d *daemon) startNode(nd *topology.Node, logf *os.File) (*node.Node, *netem
 		Root: nd.Root, Writable: append(append([]string(nil), nd.Writable...), d.writable...), Privileged: nd.Privileged,
 	}
 	if d.dil != nil && nd.Disk.LatencyModel {
-		cfg.DiskModel = d.net.TDF.Float64() // the disk latency model at k (node.Config.DiskModel)
+		// the disk latency model in the experiment's time, at the
+		// spec's rates (node.Config.DiskModel)
+		cfg.DiskModel = &diskmodel.Model{Factor: d.net.TDF.Float64(),
+			ReadIOPS: int64(nd.Disk.ReadIOPS), WriteIOPS: int64(nd.Disk.WriteIOPS), ReadBps: int64(nd.Disk.Read), WriteBps: int64(nd.Disk.Write)}
+		if cfg.DiskClock, err = d.dil.clock.ReadOnly(); err != nil {
+			return nil, nil, err
+		}
+		defer cfg.DiskClock.Close() // init's copy goes to the servers
 	}
 	if d.dil != nil {
 		domain, err := dilate.NewDomain(shareOf(lim.CPU))
@@ -332,10 +340,8 @@ func (d *daemon) followClock(p vclock.Params) {
 			d.log.Warn("node limits at the new factor are out of range; keeping the old ones", "node", nd.Name, "tdf", p.TDF.String(), "err", err)
 			continue
 		}
-		dm := 0.0
-		if d.dil != nil && nd.Disk.LatencyModel {
-			dm = 1 // the disk model's servers keep the rates of bring-up
-		}
+		// the disk model's servers follow the clock themselves
+		dm := d.dil != nil && nd.Disk.LatencyModel
 		if err := n.Cgroup().Apply(node.CgroupLimits(lim, dm)); err != nil {
 			d.log.Warn("applying node limits at the new factor", "node", nd.Name, "err", err)
 		}

@@ -39,7 +39,7 @@ func closeDiskMounts(ms []diskMount) {
 // openFuseDevs opens a FUSE connection for each writable directory, while
 // the host's /dev is still there.
 func openFuseDevs(cfg initConfig) ([]*os.File, error) {
-	if cfg.DiskModel == 0 {
+	if cfg.DiskModel == nil {
 		return nil, nil
 	}
 	var devs []*os.File
@@ -84,7 +84,7 @@ func mountDiskModel(cfg initConfig, devs []*os.File) ([]diskMount, error) {
 // descriptors; the program's Process is not used.
 type diskLauncher struct {
 	args  []string
-	files []*os.File // 0-5: stdin, stdout, stderr, connection, directory, ready
+	files []*os.File // 0-6: stdin, stdout, stderr, connection, directory, ready[, clock]
 }
 
 func (l diskLauncher) Launch(*Process) (int, error) {
@@ -102,14 +102,24 @@ func (l diskLauncher) Launch(*Process) (int, error) {
 }
 
 // startDiskModel starts the server of each mount, confined like the
-// node's programs (an undilated one: the model keeps real time), and
-// waits until each serves. The node's disk rates are the servers' (its
-// cgroup has none: CgroupLimits), paced before each timed call. Init keeps no descriptor of a connection, so a
-// server that dies aborts it (ENOTCONN, never a hang); the servers are not
-// init's launched programs (signals are not forwarded to them), and end
-// with the node's pid namespace.
-func startDiskModel(sb *sandbox, ms []diskMount, dm diskmodel.Model) error {
+// node's programs (an undilated one: the model reads the node's time
+// from the clock page, if init was given one, and keeps its own real
+// time), and waits until each serves. The node's disk rates are the
+// servers' (its cgroup has none: CgroupLimits), paced before each timed
+// call. Init keeps no descriptor of a connection or of the clock, so a
+// server that dies aborts its connection (ENOTCONN, never a hang); the
+// servers are not init's launched programs (signals are not forwarded to
+// them), and end with the node's pid namespace.
+func startDiskModel(sb *sandbox, ms []diskMount, cfg initConfig) error {
 	defer closeDiskMounts(ms)
+	var clk *os.File
+	if cfg.ClockFd != 0 {
+		clk = os.NewFile(uintptr(cfg.ClockFd), "clock")
+		defer clk.Close()
+	}
+	if len(ms) == 0 {
+		return nil
+	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		return fmt.Errorf("disk model: %w", err)
@@ -120,8 +130,11 @@ func startDiskModel(sb *sandbox, ms []diskMount, dm diskmodel.Model) error {
 		if err != nil {
 			return fmt.Errorf("disk model: %w", err)
 		}
-		l := diskLauncher{args: diskmodel.Args(dm, m.path),
+		l := diskLauncher{args: diskmodel.Args(*cfg.DiskModel, m.path, clk != nil),
 			files: []*os.File{null, os.Stderr, os.Stderr, m.dev, m.dir, wr}}
+		if clk != nil {
+			l.files = append(l.files, clk) // diskmodel.ClockFd
+		}
 		pid, err := sb.launch(l, &Process{})
 		wr.Close()
 		if err == nil {

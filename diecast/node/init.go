@@ -36,10 +36,10 @@ type initConfig struct {
 	Writable   []string `json:"writable,omitempty"`
 	Privileged bool     `json:"privileged,omitempty"`
 	Cgroups    []string `json:"cgroups,omitempty"`
-	// DiskModel is k of the disk latency model over Writable (0: none).
-	DiskModel float64 `json:"disk_model,omitempty"`
-	// DiskLimits carry the disk rates the model's servers apply.
-	DiskLimits Limits `json:"disk_limits,omitempty"`
+	// DiskModel is the disk latency model over Writable (nil: none);
+	// ClockFd, if not 0, the descriptor of its clock page (Config.DiskClock).
+	DiskModel *diskmodel.Model `json:"disk_model,omitempty"`
+	ClockFd   int              `json:"clock_fd,omitempty"`
 }
 
 // oomInit and oomChild are the extreme oom_score_adj values: never
@@ -140,9 +140,7 @@ func setupInit() (*initProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up node file systems: %w", err)
 	}
-	dm := diskmodel.Model{Factor: cfg.DiskModel, ReadIOPS: cfg.DiskLimits.ReadIOPS, WriteIOPS: cfg.DiskLimits.WriteIOPS,
-		ReadBps: cfg.DiskLimits.ReadBps, WriteBps: cfg.DiskLimits.WriteBps}
-	if err := startDiskModel(sb, disks, dm); err != nil {
+	if err := startDiskModel(sb, disks, cfg); err != nil {
 		return nil, err
 	}
 	set := InitSettings{Node: cfg.Node, CPU: cfg.CPU}

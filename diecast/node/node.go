@@ -41,12 +41,19 @@ type Config struct {
 	// Privileged turns the sandbox off (every capability, the host's file
 	// systems writable); only the namespaces stay.
 	Privileged bool
-	// DiskModel is k of the disk latency model (package diskmodel): each
-	// Writable directory is covered, in the node only, by a file system
-	// whose reads, writes and fsyncs complete k times the host disk's
-	// service time after they begin, so that a node dilated by k sees the
-	// host's disk latency. 0: none (the host's disk as is).
-	DiskModel float64
+	// DiskModel, if set, is the disk latency model (package diskmodel):
+	// each Writable directory is covered, in the node only, by a file
+	// system whose reads, writes and fsyncs last, in the node's time, the
+	// host disk's service time, so that a node dilated by k sees the
+	// host's disk latency; its rates (the node's disk rates in its own
+	// time) are applied by the model instead of blkio. nil: the host's
+	// disk as is.
+	DiskModel *diskmodel.Model
+	// DiskClock, with DiskModel, is a read-only descriptor of the clock
+	// page the node's time comes from (the experiment's): the model
+	// follows its pauses and changes of k. Without it the node's time is
+	// real time slowed by DiskModel.Factor.
+	DiskClock *os.File
 
 	// Exe is the binary re-executed as the node's init (reexec role
 	// InitRole); default this one. It must call reexec.Init first.
@@ -56,9 +63,9 @@ type Config struct {
 }
 
 // CgroupLimits are the limits a node's cgroups get: l, less the disk
-// rates when the disk model (factor diskModel) applies them instead.
-func CgroupLimits(l Limits, diskModel float64) Limits {
-	if diskModel != 0 {
+// rates when the disk model applies them instead.
+func CgroupLimits(l Limits, diskModel bool) Limits {
+	if diskModel {
 		l.ReadBps, l.WriteBps, l.ReadIOPS, l.WriteIOPS = 0, 0, 0, 0
 	}
 	return l
@@ -112,8 +119,8 @@ func Start(cfg Config) (n *Node, err error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.DiskModel != 0 {
-		if err := (diskmodel.Model{Factor: cfg.DiskModel}).Validate(); err != nil {
+	if cfg.DiskModel != nil {
+		if err := cfg.DiskModel.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: node %s: %v", ErrBadConfig, cfg.Name, err)
 		}
 		if cfg.Privileged {
@@ -129,7 +136,7 @@ func Start(cfg Config) (n *Node, err error) {
 			_ = cg.Destroy()
 		}
 	}()
-	if err := cg.Apply(CgroupLimits(cfg.Limits, cfg.DiskModel)); err != nil {
+	if err := cg.Apply(CgroupLimits(cfg.Limits, cfg.DiskModel != nil)); err != nil {
 		return nil, err
 	}
 	icfg := initConfig{
@@ -137,7 +144,14 @@ func Start(cfg Config) (n *Node, err error) {
 		HostsFile: cfg.HostsFile, Socket: cfg.Socket, Launcher: cfg.Launcher,
 		CPU: cfg.Limits.CPU, Supervised: cfg.Supervisor != nil, Memory: cfg.Limits.Memory,
 		Root: cfg.Root, Writable: cfg.Writable, Privileged: cfg.Privileged, Cgroups: cg.Paths(),
-		DiskModel: cfg.DiskModel, DiskLimits: cfg.Limits,
+		DiskModel: cfg.DiskModel,
+	}
+	if cfg.DiskModel != nil && cfg.DiskClock != nil {
+		// after the supervisor connection, if any
+		icfg.ClockFd = supervisorFd
+		if cfg.Supervisor != nil {
+			icfg.ClockFd++
+		}
 	}
 	ic, _ := json.Marshal(icfg)
 	sock, err := listenExec(cfg.Socket)
@@ -166,6 +180,9 @@ func Start(cfg Config) (n *Node, err error) {
 	cmd.ExtraFiles = []*os.File{wr, sock, goRd} // readyFd, listenFd, goFd
 	if cfg.Supervisor != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.Supervisor) // supervisorFd
+	}
+	if icfg.ClockFd != 0 {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.DiskClock) // icfg.ClockFd
 	}
 	cmd.Stdout, cmd.Stderr = cfg.Log, cfg.Log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: linux.NodeNSFlags, Setsid: true}
@@ -197,7 +214,7 @@ func Start(cfg Config) (n *Node, err error) {
 	if err := waitReady(rd, 10*time.Second); err != nil {
 		return nil, fmt.Errorf("start node %s: %w", cfg.Name, err)
 	}
-	if cfg.DiskModel != 0 {
+	if cfg.DiskModel != nil {
 		n.disk, err = moveDiskServers(cfg, cg)
 		if err != nil {
 			_ = removeCgroupDirs(n.disk, time.Second)

@@ -343,7 +343,7 @@ func setupFS(cfg initConfig) ([]diskMount, error) {
 	if !cfg.Privileged {
 		return setupRootFS(cfg)
 	}
-	if cfg.DiskModel != 0 {
+	if cfg.DiskModel != nil {
 		return nil, fmt.Errorf("%w: the disk model covers a sandbox's writable directories; a privileged node has none", ErrBadConfig)
 	}
 	if err := linux.MountProc(); err != nil {

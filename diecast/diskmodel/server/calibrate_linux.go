@@ -11,8 +11,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vmux/vmux/diecast/diskmodel"
 )
 
 // calibReads is how many reads measure the round trip.
@@ -51,9 +49,8 @@ func (s *server) calibrate(dir *os.File, mount string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("calibrate disk model: write: %w", err)
 	}
-	saved := s.m.Load()
-	s.m.Store(&diskmodel.Model{Factor: 1})
-	defer s.m.Store(saved)
+	s.calibrating.Store(true) // neither held nor paced
+	defer s.calibrating.Store(false)
 	var svc []time.Duration
 	s.mu.Lock()
 	s.calib = &svc

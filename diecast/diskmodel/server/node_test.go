@@ -147,8 +147,12 @@ func startNode(t *testing.T, work string, k float64) *nodes.Node {
 		t.Fatal(err)
 	}
 	exp := fmt.Sprintf("dm%d", time.Now().UnixNano()%1e9)
+	var dm *diskmodel.Model
+	if k != 0 {
+		dm = &diskmodel.Model{Factor: k}
+	}
 	n, err := nodes.Start(nodes.Config{Experiment: exp, Name: "alpha", Socket: filepath.Join(sock, "alpha.sock"),
-		Writable: []string{work}, DiskModel: k, Log: io.Discard})
+		Writable: []string{work}, DiskModel: dm, Log: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

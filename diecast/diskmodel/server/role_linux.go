@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmux/vmux/diecast/diskmodel"
+	"github.com/vmux/vmux/rt/clock"
 	"github.com/vmux/vmux/rt/reexec"
 )
 
@@ -18,13 +19,25 @@ func roleMain(args []string) int {
 	// The server lives as long as its mount: the node's signals are for
 	// its programs, and the server ends with the node's pid namespace.
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE)
-	m, mount, err := diskmodel.ParseArgs(args)
+	a, err := diskmodel.ParseArgs(args)
 	if err != nil {
 		log.Error("disk model", "err", err)
 		return 2
 	}
-	st, err := ServeConfig(Config{Dev: os.NewFile(diskmodel.FuseFd, "fuse"), Dir: os.NewFile(diskmodel.DirFd, "backing"), Model: m,
-		Mount: mount, Ready: os.NewFile(diskmodel.ReadyFd, "ready"), Log: log})
+	c := Config{Dev: os.NewFile(diskmodel.FuseFd, "fuse"), Dir: os.NewFile(diskmodel.DirFd, "backing"), Model: a.Model,
+		Mount: a.Mount, Ready: os.NewFile(diskmodel.ReadyFd, "ready"), Log: log}
+	if a.Clock {
+		f := os.NewFile(diskmodel.ClockFd, "clock")
+		v, err := clock.Open(f) // its own read-only descriptor and mapping
+		f.Close()
+		if err != nil {
+			log.Error("disk model", "err", err)
+			return 2
+		}
+		defer v.Close()
+		c.Time = diskmodel.NewClockTime(v)
+	}
+	st, err := ServeConfig(c)
 	if err != nil {
 		log.Error("disk model", "err", err)
 		return 1

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/vmux/vmux/diecast/diskmodel"
 )
@@ -36,13 +37,19 @@ type Stats struct {
 // ringSize bounds the service times kept for the median.
 const ringSize = 4096
 
-// server is one mounted model: the backing root, the model, the waiter.
+// server is one mounted model: the backing root, the model, the node's
+// time, the waiter.
 type server struct {
 	// m is the model in force (calibration swaps it).
-	m atomic.Pointer[diskmodel.Model]
-	w *diskmodel.Waiter
+	m  atomic.Pointer[diskmodel.Model]
+	nt diskmodel.NodeTime
+	w  *diskmodel.Waiter
 	// rd, wr pace reads and writes at the model's rates.
 	rd, wr *diskmodel.Limiter
+	// noNowait is set once the backing file system refused RWF_NOWAIT;
+	// calibrating while the server measures its own round trip (no
+	// holds, no pacing).
+	noNowait, calibrating atomic.Bool
 	// counters (atomic)
 	ops, service, hold atomic.Int64
 	// mu guards ring, the last service times (ops % ringSize is next),
@@ -65,13 +72,33 @@ func (s *server) stats() Stats {
 	return st
 }
 
-// timed runs a backing call and holds its return per the model.
+// timed runs a backing call and holds its return until the node's time
+// has advanced by the call's duration since it began (Model.Deadline):
+// whatever k is meanwhile, and not while the clock is paused.
 func (s *server) timed(call func() syscall.Errno) syscall.Errno {
-	t0 := time.Now()
+	v0, t0 := s.begin()
 	errno := call()
+	s.finish(v0, t0)
+	return errno
+}
+
+// begin notes when a backing call begins, in the node's time and in real
+// time.
+func (s *server) begin() (int64, time.Time) {
+	v0, _ := s.nt.Now()
+	return v0, time.Now()
+}
+
+// finish holds the reply to the call begun at v0, t0 (begin), which has
+// just returned, and counts it.
+func (s *server) finish(v0 int64, t0 time.Time) {
 	svc := time.Since(t0)
-	h := s.m.Load().Hold(svc)
-	s.w.Until(t0.Add(svc + h))
+	now, k := s.nt.Now()
+	var h time.Duration
+	if due := s.m.Load().Deadline(v0, svc, k); due > now && !s.calibrating.Load() {
+		s.nt.Until(s.w, due)
+		h = time.Since(t0) - svc
+	}
 	i := s.ops.Add(1) - 1
 	s.service.Add(int64(svc))
 	s.mu.Lock()
@@ -85,7 +112,19 @@ func (s *server) timed(call func() syscall.Errno) syscall.Errno {
 	}
 	s.mu.Unlock()
 	s.hold.Add(int64(h))
-	return errno
+}
+
+// pace waits until the limiter lets an operation of n bytes through, in
+// the node's time.
+func (s *server) pace(l *diskmodel.Limiter, n int) {
+	if s.calibrating.Load() {
+		return
+	}
+	v, _ := s.nt.Now()
+	start := l.Reserve(time.Unix(0, v), n).UnixNano()
+	if start > v {
+		s.nt.Until(s.w, start)
+	}
 }
 
 // node is a loopback node whose files are timed.
@@ -187,9 +226,26 @@ func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult
 		defer alignedPool.Put(a)
 		dst = (*a)[:len(buf)]
 	}
-	if f.direct {
-		f.s.w.Until(f.s.rd.Reserve(time.Now(), len(dst)))
+	if !f.direct && !f.s.noNowait.Load() {
+		// A read the backing page cache holds is the target's cache
+		// hit: not paced (and timed as the copy it is). Only a miss,
+		// which goes to the device, waits for the rates, as blkio
+		// throttles a buffered read that misses. (A short read may be
+		// the end of the file or a partial hit: read again, paced.)
+		v0, t0 := f.s.begin()
+		n, err := rawPreadNowait(f.fd, dst, off)
+		if err == syscall.EOPNOTSUPP {
+			f.s.noNowait.Store(true) // the backing file system has no RWF_NOWAIT
+		}
+		if err != syscall.EOPNOTSUPP && err != syscall.EAGAIN && (err != nil || n == 0 || n == len(dst)) {
+			f.s.finish(v0, t0)
+			if err != nil {
+				return nil, fs.ToErrno(err)
+			}
+			return fuse.ReadResultData(buf[:n]), 0
+		}
 	}
+	f.s.pace(f.s.rd, len(dst))
 	var n int
 	errno := f.s.timed(func() syscall.Errno {
 		var err error
@@ -216,7 +272,7 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 	if f.direct {
 		// blkio v1 throttles direct I/O, not buffered writes (written
 		// back later, by the kernel): the same here
-		f.s.w.Until(f.s.wr.Reserve(time.Now(), len(src)))
+		f.s.pace(f.s.wr, len(src))
 	}
 	var n int
 	errno := f.s.timed(func() syscall.Errno {
@@ -257,7 +313,9 @@ type Config struct {
 	// Ready, if set, receives one line once the server serves (and has
 	// calibrated): "ok lead=NS\n"; then it is closed.
 	Ready *os.File
-	Log   *slog.Logger
+	// Time is the node's time; nil: real time slowed by Model.Factor.
+	Time diskmodel.NodeTime
+	Log  *slog.Logger
 }
 
 // ServeConfig is Serve with calibration and a readiness report.
@@ -273,8 +331,13 @@ func ServeConfig(c Config) (Stats, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return Stats{}, fmt.Errorf("%w: backing %s is not a directory", diskmodel.ErrBadArgs, dir.Name())
 	}
-	slice := time.Duration(m.Factor * float64(diskmodel.ThrottleSlice)) // the kernel's, in the node's time
-	s := &server{w: diskmodel.NewWaiter(), rd: diskmodel.NewLimiter(m.ReadIOPS, m.ReadBps, slice), wr: diskmodel.NewLimiter(m.WriteIOPS, m.WriteBps, slice)}
+	nt := c.Time
+	if nt == nil {
+		nt = diskmodel.NewFixedTime(m.Factor)
+	}
+	// the kernel's slice, in the node's time
+	s := &server{nt: nt, w: diskmodel.NewWaiter(),
+		rd: diskmodel.NewLimiter(m.ReadIOPS, m.ReadBps, diskmodel.ThrottleSlice), wr: diskmodel.NewLimiter(m.WriteIOPS, m.WriteBps, diskmodel.ThrottleSlice)}
 	s.m.Store(&m)
 	// The loopback works by path: the descriptor's magic link reaches the
 	// directory under the mount, which no path in this namespace does.
@@ -317,6 +380,21 @@ func ServeConfig(c Config) (Stats, error) {
 	runtime.KeepAlive(dev)
 	runtime.KeepAlive(dir)
 	return s.stats(), nil
+}
+
+// rawPreadNowait is preadv2(2) with RWF_NOWAIT: what the page cache holds
+// now, EAGAIN if any of it would have to wait for the device.
+func rawPreadNowait(fd int, b []byte, off int64) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	iov := syscall.Iovec{Base: &b[0]}
+	iov.SetLen(len(b))
+	r, _, e := syscall.RawSyscall6(unix.SYS_PREADV2, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1, uintptr(off), uintptr(off>>32), unix.RWF_NOWAIT)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 // rawPread is pread(2) without the Go scheduler's syscall hand-off, so
