@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"os"
 
-	_ "github.com/vmux/vmux/diecast/netd" // the daemon role
-	_ "github.com/vmux/vmux/diecast/node" // the node-init role
+	_ "github.com/vmux/vmux/diecast/diskmodel/server" // the disk model's role
+	_ "github.com/vmux/vmux/diecast/netd"             // the daemon role
+	_ "github.com/vmux/vmux/diecast/node"             // the node-init role
 	"github.com/vmux/vmux/rt/reexec"
 )
 
