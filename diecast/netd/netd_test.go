@@ -278,7 +278,14 @@ func TestDownAfterDilatedDaemonSIGKILL(t *testing.T) {
 		t.Fatalf("exec: %+v", es)
 	}
 	a, _ := st.Node("a")
-	sleeps := processesIn(t, a.NetnsInode)["sleep"]
+	// The exec returns when sh exits, which may be before its background
+	// child has exec'd sleep (until then it is another sh).
+	var sleeps []int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if sleeps = processesIn(t, a.NetnsInode)["sleep"]; len(sleeps) != 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(sleeps) != 1 || tracerTgid(t, sleeps[0]) != st.Daemon.Pid {
 		t.Fatalf("sleep %s in node a: host pids %v, want one traced by the daemon %d", strings.TrimSpace(out), sleeps, st.Daemon.Pid)
 	}
